@@ -1,0 +1,41 @@
+# The two commands: `make run` (the app) and `make test` (everything CI checks).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run run-headless test lint typecheck unit bench soak clean venv
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# Stamp files re-install only when pyproject.toml changes.
+$(VENV)/.run-deps: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q -e ".[desktop]"
+	@touch $@
+
+$(VENV)/.test-deps: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q -e ".[desktop,dev]"
+	@touch $@
+
+venv: $(VENV)/.test-deps
+
+## Run the tray app where there is a display, else the headless gateway (demo provider if unconfigured).
+run: $(VENV)/.run-deps
+	$(BIN)/aoa
+
+run-headless: $(VENV)/.run-deps
+	$(BIN)/aoa-proxy
+
+## Lint, type-check and run the whole test suite (installs system test tools when run as root).
+test: $(VENV)/.test-deps
+	bash scripts/test.sh
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.test-deps
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build/out dist

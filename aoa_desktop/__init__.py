@@ -1,0 +1,1 @@
+"""aoa desktop: a tray app around the aoa gateway."""

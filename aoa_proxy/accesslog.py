@@ -1,0 +1,53 @@
+"""One access-log line per request: never bodies, never keys."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+
+from aoa_proxy.config import Settings
+from aoa_proxy.runtime import RequestRecord
+
+log = logging.getLogger("aoa.access")
+
+
+def log_request(rec: RequestRecord, settings: Settings) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    if settings.log_format == "json":
+        fields = {
+            "method": rec.method,
+            "path": rec.path,
+            "provider": rec.provider,
+            "model": rec.model,
+            "upstream_model": rec.upstream_model,
+            "stream": rec.stream,
+            "status": rec.status,
+            "ms": round(rec.duration_ms, 1),
+            "prompt_tokens": rec.prompt_tokens,
+            "completion_tokens": rec.completion_tokens,
+        }
+        if rec.error:
+            fields["error"] = rec.error
+        log.info("%s", orjson.dumps(fields).decode())
+        return
+    model = ""
+    if rec.model or rec.upstream_model:
+        model = f" {rec.model or '-'}"
+        if rec.upstream_model and rec.upstream_model != rec.model:
+            model += f"->{rec.upstream_model}"
+    tokens = ""
+    if rec.prompt_tokens is not None or rec.completion_tokens is not None:
+        tokens = f" tokens={rec.prompt_tokens or 0}/{rec.completion_tokens or 0}"
+    provider = f" {rec.provider}" if rec.provider else ""
+    log.info(
+        "%s %s%s%s %d %.1fms%s",
+        rec.method,
+        rec.path,
+        provider,
+        model,
+        rec.status,
+        rec.duration_ms,
+        tokens,
+    )

@@ -1,0 +1,216 @@
+"""`aoa-proxy`: the headless gateway. Configured by environment variables, as the original."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from aoa_proxy import __version__
+from aoa_proxy.config import ENV_VARS, PROVIDERS, Settings, load_settings
+from aoa_proxy.errors import ConfigError
+from aoa_proxy.security import mask
+
+log = logging.getLogger("aoa")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    width = max(len(v.name) for v in ENV_VARS)
+    env_help = "\n".join(
+        f"  {v.name:<{width}}  {v.help}" + (f" (default: {v.default})" if v.default else "")
+        for v in ENV_VARS
+    )
+    parser = argparse.ArgumentParser(
+        prog="aoa-proxy",
+        description="An OpenAI-compatible gateway for Azure OpenAI, Yi, Gemini and other hosts.",
+        epilog=f"environment variables:\n{env_help}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--host", help="address to listen on (overrides AOA_HOST; default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, help="port to listen on (overrides AOA_PORT; default 8080)"
+    )
+    parser.add_argument("--type", choices=PROVIDERS, help="provider (overrides AOA_TYPE)")
+    parser.add_argument("--version", action="version", version=f"aoa-proxy {__version__}")
+    return parser
+
+
+def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Environment first, then command-line overrides (validated the same way)."""
+    merged = dict(env)
+    if args.host is not None:
+        merged["AOA_HOST"] = args.host
+    if args.port is not None:
+        merged["AOA_PORT"] = str(args.port)
+    if args.type is not None:
+        merged["AOA_TYPE"] = args.type
+    return load_settings(merged)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        import orjson
+
+        out = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(out).decode()
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def describe(settings: Settings) -> list[str]:
+    """Start-up lines: provider, address, aliases, and what to fix. Keys only masked."""
+    p = settings.active
+    lines = [f"provider: {settings.provider}"]
+    if settings.provider == "demo":
+        lines.append(
+            "no provider is configured, so the offline demo provider answers; set e.g. "
+            "AOA_TYPE=azure AZURE_ENDPOINT=https://NAME.openai.azure.com/ AZURE_API_KEY=... "
+            "(see aoa-proxy --help)"
+        )
+    else:
+        if p.endpoint:
+            lines.append(f"upstream: {p.endpoint}")
+        if p.model:
+            lines.append(f"default model: {p.model}")
+        lines.append(
+            f"server key: {mask(p.api_key)}"
+            if p.api_key
+            else "server key: none - clients' own keys are passed on"
+        )
+        if p.proxy:
+            lines.append(f"proxy: {_safe_proxy(p.proxy)}")
+    for alias, target in p.aliases.items():
+        lines.append(f"alias: {alias} -> {target}")
+    return lines
+
+
+def _safe_proxy(url: str) -> str:
+    """A proxy URL without its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:****@{parts.hostname}" + (
+            f":{parts.port}" if parts.port else ""
+        )
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """A warning when a non-loopback bind would let others spend the server's key."""
+    if settings.is_loopback or settings.access_token or not settings.active.api_key:
+        return None
+    return (
+        f"listening on {settings.host} with a server-side key and no AOA_ACCESS_TOKEN: anyone who "
+        "can reach this port can spend the key"
+    )
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    env = os.environ if env is None else env
+    try:
+        settings = settings_from(args, env)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"aoa-proxy: {problem}", file=sys.stderr)
+        return 2
+    from aoa_proxy.providers import REGISTRY
+
+    if settings.provider not in REGISTRY:
+        print(
+            f"aoa-proxy: AOA_TYPE: the {settings.provider} provider is not available in this build",
+            file=sys.stderr,
+        )
+        return 2
+    setup_logging(settings.log_level, settings.log_format)
+    for line in describe(settings):
+        log.info("%s", line)
+    for warning in settings.warnings:
+        log.warning("%s", warning)
+    exposed = exposure_warning(settings)
+    if exposed:
+        log.warning("%s", exposed)
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    """Run until SIGINT/SIGTERM; AOA_WORKERS > 1 forks processes sharing the port."""
+    from aiohttp import web
+
+    from aoa_proxy.app import create_app
+
+    reuse_port = settings.workers > 1
+    if reuse_port:
+        if not hasattr(os, "fork"):
+            log.error("AOA_WORKERS > 1 needs a Unix system")
+            return 2
+        _fork_workers(settings.workers - 1)
+    loop = _new_loop()
+    asyncio.set_event_loop(loop)
+    log.info(
+        "listening on http://%s:%d/v1 (pid %d)",
+        _url_host(settings.host),
+        settings.port,
+        os.getpid(),
+    )
+    try:
+        web.run_app(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            access_log=None,
+            print=None,
+            handle_signals=True,
+            handler_cancellation=True,
+            shutdown_timeout=5,
+            reuse_port=reuse_port or None,
+            loop=loop,
+        )
+    except OSError as exc:
+        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror or exc)
+        return 1
+    return 0
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _fork_workers(count: int) -> None:
+    """Fork `count` children before any event loop exists; each serves the same port."""
+    for _ in range(count):
+        if os.fork() == 0:
+            return
+
+
+def _new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop

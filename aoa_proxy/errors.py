@@ -1,0 +1,216 @@
+"""Every error the gateway sends, made in one place.
+
+    AoaError                 base: status, message, type, param, code -> OpenAI error JSON
+    ├── ConfigError          start-up only: a list of problems, one line each (exit status 2)
+    ├── RequestError         400 bad client input
+    ├── AuthError            401 missing/wrong access token, no API key anywhere
+    ├── ForbiddenError       403 foreign origin or host (CORS / DNS rebinding)
+    ├── NotFound             404 unknown path or model
+    ├── MethodNotAllowed     405
+    ├── PayloadTooLarge      413
+    ├── ServiceUnavailable   503 (gateway paused)
+    ├── UpstreamError        upstream answered with an error: its status, its error object
+    ├── UpstreamUnreachable  502 connection refused / reset / bad answer
+    └── UpstreamTimeout      504
+
+OpenAI clients pick their exception class from the status, so the status matters most; the body is
+always {"error": {"message", "type", "param", "code"}} with all four keys present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+
+class AoaError(Exception):
+    """An error that becomes an OpenAI-format JSON response."""
+
+    status: int = 500
+    type: str = "server_error"
+    code: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body OpenAI clients expect."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def body(self) -> bytes:
+        return orjson.dumps(self.payload())
+
+
+class ConfigError(AoaError):
+    """Invalid configuration found at start-up; `problems` holds one line per variable."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+class RequestError(AoaError):
+    status = 400
+    type = "invalid_request_error"
+
+
+class AuthError(AoaError):
+    status = 401
+    type = "invalid_request_error"
+    code = "invalid_api_key"
+
+
+class ForbiddenError(AoaError):
+    status = 403
+    type = "permission_error"
+    code = "forbidden"
+
+
+class NotFound(AoaError):
+    status = 404
+    type = "invalid_request_error"
+    code = "unknown_url"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class MethodNotAllowed(AoaError):
+    status = 405
+    type = "invalid_request_error"
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(AoaError):
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
+class ServiceUnavailable(AoaError):
+    status = 503
+    type = "server_error"
+    code = "service_unavailable"
+
+
+class UpstreamError(AoaError):
+    """The upstream answered with an error; `raw` (if set) is its OpenAI-shaped body, kept as is."""
+
+    type = "upstream_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        raw: bytes | None = None,
+        type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, param=param, headers=headers)
+        self.raw = raw
+        self.type = type or _type_for_status(status)
+
+    def body(self) -> bytes:
+        return self.raw if self.raw is not None else super().body()
+
+
+class UpstreamUnreachable(AoaError):
+    status = 502
+    type = "server_error"
+    code = "upstream_unreachable"
+
+
+class UpstreamTimeout(AoaError):
+    status = 504
+    type = "timeout"
+    code = "upstream_timeout"
+
+
+_KEYS = {"message", "type", "param", "code"}
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def _type_for_status(status: int) -> str:
+    return _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+
+
+def upstream_error(
+    status: int, body: bytes, headers: Mapping[str, str] | None = None
+) -> UpstreamError:
+    """Wrap an upstream error body: OpenAI-shaped bodies pass through untouched, others are wrapped.
+
+    Azure's own errors (content filter with `innererror`, string codes) already have an
+    `{"error": {"message": ...}}` shape and reach the client byte for byte.
+    """
+    parsed: Any = None
+    try:
+        parsed = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        err = parsed["error"]
+        message = str(err.get("message") or f"upstream returned HTTP {status}")
+        code = err.get("code")
+        code_text = str(code) if code is not None else None
+        kind = err.get("type") if isinstance(err.get("type"), str) else None
+        if not err.keys() >= _KEYS or not isinstance(code, (str, type(None))):
+            # Fill in what OpenAI clients expect; every other field (innererror...) is kept.
+            err = {
+                **err,
+                "message": message,
+                "type": kind or _type_for_status(status),
+                "param": err.get("param"),
+                "code": code_text,
+            }
+            body = orjson.dumps({**parsed, "error": err})
+        return UpstreamError(
+            message, status=status, raw=body, type=kind, code=code_text, headers=headers
+        )
+    text = _snippet(body)
+    message = f"upstream returned HTTP {status}" + (f": {text}" if text else "")
+    return UpstreamError(message, status=status, headers=headers)
+
+
+def _snippet(body: bytes, limit: int = 300) -> str:
+    """A short, printable excerpt of a non-JSON upstream body (HTML error pages, plain text)."""
+    text = body[: limit * 4].decode("utf-8", "replace").strip()
+    text = " ".join(text.split())
+    return text[:limit] + ("…" if len(text) > limit else "")

@@ -1,0 +1,75 @@
+"""Azure OpenAI: requested model -> deployment, key in `api-key`, api-version in the query."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+from urllib.parse import quote, urlencode, urlsplit
+
+from aoa_proxy.errors import ModelNotFound, UpstreamError, upstream_error
+from aoa_proxy.providers.base import Call, Provider, UpstreamRequest
+
+# The deployments listing exists only in these older api-versions.
+_LISTING_VERSIONS = ("2022-12-01", "2023-03-15-preview", "2023-05-15")
+
+
+class AzureProvider(Provider):
+    name: ClassVar[str] = "azure"
+    label: ClassVar[str] = "Azure OpenAI"
+    key_env_var: ClassVar[str] = "AZURE_API_KEY"
+
+    @property
+    def base_url(self) -> str:
+        parts = urlsplit(self.settings.endpoint)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def resolve_model(self, model: str) -> str:
+        """Alias target, else AZURE_MODEL for an empty model, else the name without dots."""
+        aliases = self.settings.aliases
+        if model in aliases:
+            return aliases[model]
+        if not model.strip():
+            return self.settings.model
+        # Deployment names cannot contain dots: gpt-3.5-turbo is deployed as gpt-35-turbo.
+        return model.strip().replace(".", "")
+
+    def build_request(self, call: Call) -> UpstreamRequest:
+        deployment = quote(call.upstream_model, safe="")
+        query = urlencode({"api-version": self.settings.api_version})
+        url = f"{self.base_url}/openai/deployments/{deployment}/{call.endpoint.value}?{query}"
+        headers = {"Content-Type": "application/json", "api-key": call.key}
+        if call.stream:
+            headers["Accept"] = "text/event-stream"
+        # Azure ignores the body's model (the deployment is in the URL): send the client's bytes.
+        return UpstreamRequest("POST", url, headers, call.raw)
+
+    def translate_error(
+        self, call: Call | None, status: int, body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamError:
+        if status == 404 and call is not None and b"DeploymentNotFound" in body:
+            known = ", ".join(
+                [self.settings.model] + [f"{a} -> {d}" for a, d in self.settings.aliases.items()]
+            )
+            raise ModelNotFound(
+                f"Azure has no deployment named {call.upstream_model!r} for model "
+                f"{call.model!r}. Configured: {known}. Add an alias in AZURE_MODEL_ALIAS "
+                "(requested:deployment) or use a deployment name as the model.",
+                param="model",
+            )
+        return upstream_error(status, body, headers)
+
+    def models_request(self, key: str) -> UpstreamRequest | None:
+        version = self.settings.api_version
+        version = version if version in _LISTING_VERSIONS else "2023-05-15"
+        url = f"{self.base_url}/openai/deployments?{urlencode({'api-version': version})}"
+        return UpstreamRequest("GET", url, {"api-key": key})
+
+    def known_models(self) -> list[str]:
+        names = [self.settings.model]
+        names += [a for a in self.settings.aliases if a not in names]
+        return names
+
+    def model_object(self, upstream: Mapping[str, Any]) -> dict[str, Any]:
+        entry = super().model_object(upstream)
+        entry["owned_by"] = str(upstream.get("owner") or "azure")
+        return entry

@@ -1,0 +1,34 @@
+"""Upstreams that already speak OpenAI: any OpenAI-compatible host, and the base for Yi."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from aoa_proxy.providers.base import Call, Provider, UpstreamRequest, bearer
+
+JSON = "application/json"
+
+
+class OpenAICompatProvider(Provider):
+    """OpenAI itself, OpenRouter, DeepSeek, vLLM, Ollama...: `OPENAI_ENDPOINT` is the base URL."""
+
+    name: ClassVar[str] = "openai"
+    label: ClassVar[str] = "OpenAI-compatible"
+    key_env_var: ClassVar[str] = "OPENAI_API_KEY"
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.endpoint.rstrip("/")
+
+    def query(self) -> str:
+        return ""
+
+    def build_request(self, call: Call) -> UpstreamRequest:
+        url = f"{self.base_url}/{call.endpoint.value}{self.query()}"
+        headers = {"Content-Type": JSON, **bearer(call.key)}
+        if call.stream:
+            headers["Accept"] = "text/event-stream"
+        return UpstreamRequest("POST", url, headers, call.body_bytes())
+
+    def models_request(self, key: str) -> UpstreamRequest | None:
+        return UpstreamRequest("GET", f"{self.base_url}/models{self.query()}", bearer(key))

@@ -1,0 +1,106 @@
+"""The gateway's live state: settings, the active provider, upstream sessions, recent requests.
+
+The desktop app swaps settings or the provider while requests run; each request takes a snapshot
+of (settings, provider) when it starts, so a switch never breaks a stream in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from aoa_proxy.config import Settings
+from aoa_proxy.providers import Provider, get_provider
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What the access log and the settings page's live view show: never bodies or keys."""
+
+    method: str
+    path: str
+    started: float = field(default_factory=time.time)
+    provider: str = ""
+    model: str = ""
+    upstream_model: str = ""
+    stream: bool = False
+    status: int = 0
+    duration_ms: float = 0.0
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str = ""
+
+
+Listener = Callable[[RequestRecord], None]
+
+
+class Runtime:
+    """Mutable holder; replace `settings` and `provider` only through `apply`/`switch`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.provider: Provider = get_provider(settings.active)
+        self.paused = False
+        self.recent: deque[RequestRecord] = deque(maxlen=200)
+        self.listeners: list[Listener] = []
+        self._sessions: dict[tuple[str, str, float, float], aiohttp.ClientSession] = {}
+
+    def apply(self, settings: Settings) -> None:
+        """Use new settings from the next request on (requests in flight keep their snapshot)."""
+        provider = get_provider(settings.active)
+        self.settings, self.provider = settings, provider
+        log.info("provider is now %s", provider.name)
+
+    def switch(self, name: str) -> None:
+        self.apply(self.settings.with_provider(name))
+
+    def record(self, rec: RequestRecord) -> None:
+        self.recent.append(rec)
+        for listener in self.listeners:
+            try:
+                listener(rec)
+            except Exception:  # a UI callback must never break serving
+                log.exception("request listener failed")
+
+    def session(self, provider: Provider) -> aiohttp.ClientSession:
+        """The shared session (one connection pool) for this upstream and proxy."""
+        s = self.settings
+        key = (provider.name, provider.settings.proxy, s.connect_timeout, s.read_timeout)
+        session = self._sessions.get(key)
+        if session is None or session.closed:
+            session = self._sessions[key] = _new_session(provider.settings.proxy, s)
+        return session
+
+    async def close(self) -> None:
+        sessions, self._sessions = list(self._sessions.values()), {}
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+
+def _new_session(proxy: str, settings: Settings) -> aiohttp.ClientSession:
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=settings.connect_timeout, sock_read=settings.read_timeout
+    )
+    connector: aiohttp.BaseConnector
+    if proxy:
+        from aiohttp_socks import ProxyConnector  # imported only when a proxy is configured
+
+        connector = ProxyConnector.from_url(proxy, limit=0, rdns=True)
+    else:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+    # trust_env: HTTPS_PROXY / NO_PROXY apply when no provider proxy is set.
+    return aiohttp.ClientSession(
+        connector=connector,
+        timeout=timeout,
+        trust_env=not proxy,
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+        headers={"User-Agent": "aoa"},
+    )
