@@ -12,10 +12,12 @@ $(BIN)/activate:
 # Stamp files re-install only when pyproject.toml changes.
 $(VENV)/.run-deps: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install -q -e ".[desktop]"
+	-$(BIN)/pip install -q -e ".[gtk]" || echo "note: PyGObject did not build; the tray menu needs GTK (see README)"
 	@touch $@
 
 $(VENV)/.test-deps: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install -q -e ".[desktop,dev]"
+	bash scripts/system-deps.sh
+	$(BIN)/pip install -q -e ".[desktop,dev,gtk]"
 	@touch $@
 
 venv: $(VENV)/.test-deps
