@@ -62,12 +62,12 @@ def draw_source(size: int = SOURCE_SIZE) -> Image.Image:
     ring_c, ring_r, ring_w = (36 * u, 50 * u), 15 * u, round(7.5 * u)
     dots = [(72 * u, 28 * u), (76 * u, 50 * u), (72 * u, 72 * u)]
     dot_r = 7 * u
-    for x, y in dots:  # fan lines first so the ring and dots sit on top of them
-        d.line((ring_c[0] + ring_r, ring_c[1], x, y), fill=white, width=round(5 * u))
+    for px, py in dots:  # fan lines first so the ring and dots sit on top of them
+        d.line((ring_c[0] + ring_r, ring_c[1], px, py), fill=white, width=round(5 * u))
     cx, cy = ring_c
     d.ellipse((cx - ring_r, cy - ring_r, cx + ring_r, cy + ring_r), outline=white, width=ring_w)
-    for x, y in dots:
-        d.ellipse((x - dot_r, y - dot_r, x + dot_r, y + dot_r), fill=white)
+    for px, py in dots:
+        d.ellipse((px - dot_r, py - dot_r, px + dot_r, py + dot_r), fill=white)
     return img.resize((size, size), Image.Resampling.LANCZOS)
 
 
