@@ -1,0 +1,133 @@
+"""API keys in the OS keyring (service "aoa", one entry per provider) and nowhere else.
+
+A backend that would put keys in a file (keyrings.alt's plaintext or "encrypted" files, any
+file-backed backend) or that cannot store anything (keyring's fail/null backends) is refused:
+then `available` is False, `problem` says why and what to do, and `set` raises. There is no
+fallback to a file, on purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+import keyring
+import keyring.errors
+from keyring.backend import KeyringBackend
+
+from aoa_proxy.i18n import _
+
+log = logging.getLogger(__name__)
+
+SERVICE: Final = "aoa"
+ACCESS_TOKEN: Final = "access-token"  # the gateway's own access token lives beside the API keys
+
+class KeyStoreError(Exception):
+    """A key could not be read, stored or removed; the message is for the user."""
+
+
+def _unsafe_reason(backend: Any) -> str | None:
+    """Why this backend must not hold keys, or None if it is a real OS keyring."""
+    module = type(backend).__module__
+    name = f"{module}.{type(backend).__name__}"
+    if module.startswith(("keyring.backends.fail", "keyring.backends.null")):
+        return _no_keyring()
+    if module.startswith("keyrings.alt") or hasattr(backend, "file_path"):
+        return _(
+            "The keyring backend {name} keeps keys in a file, which aoa does not accept. "
+            "Use the system keyring (GNOME Keyring, KWallet, macOS Keychain, Windows "
+            "Credential Manager) or set the keys as environment variables."
+        ).format(name=name)
+    return None
+
+
+def _pick_backend(backend: KeyringBackend) -> tuple[KeyringBackend | None, str | None]:
+    """The one backend to use, and a problem if there is none.
+
+    keyring's chainer writes to the first backend that accepts a key; if the real keyring
+    failed, that could be a plaintext file. So use the best safe backend directly, never a chain.
+    """
+    candidates: list[KeyringBackend] = list(getattr(backend, "backends", None) or [backend])
+    problem: str | None = None
+    for candidate in sorted(candidates, key=lambda b: b.priority, reverse=True):
+        reason = _unsafe_reason(candidate)
+        if reason is None:
+            return candidate, None
+        problem = problem or reason
+    return None, problem or _no_keyring()
+
+
+def _no_keyring() -> str:
+    return _(
+        "No system keyring is available, so API keys cannot be stored safely. "
+        "Install and unlock a Secret Service keyring (GNOME Keyring or KWallet), "
+        "or set the keys as environment variables."
+    )
+
+
+class KeyStore:
+    """get/set/delete one key per provider in the OS keyring."""
+
+    def __init__(self, backend: KeyringBackend | None = None) -> None:
+        chosen, problem = _pick_backend(backend or keyring.get_keyring())
+        self._backend = chosen
+        self.problem: str | None = problem
+        if problem:
+            log.warning("keyring: %s", problem)
+        else:
+            log.info("keys are kept in the keyring backend %s", type(chosen).__name__)
+
+    @property
+    def available(self) -> bool:
+        return self._backend is not None and self.problem is None
+
+    @property
+    def backend_name(self) -> str:
+        return type(self._backend).__name__ if self._backend else ""
+
+    def get(self, name: str) -> str:
+        """The stored key for `name` ("" if none, or if the keyring cannot be read)."""
+        if self._backend is None:
+            return ""
+        try:
+            key = self._backend.get_password(SERVICE, name) or ""
+        except Exception as exc:  # backends raise more than KeyringError (D-Bus errors)
+            self._fail(exc)
+            return ""
+        self.problem = None  # the backend is a safe one: any earlier problem was transient
+        return key
+
+    def set(self, name: str, key: str) -> None:
+        """Store `key` for `name`; raise KeyStoreError (never writes anywhere else)."""
+        if not key:
+            raise KeyStoreError(_("The key is empty; to remove a key use Remove."))
+        if self._backend is None:
+            raise KeyStoreError(self.problem or _("No usable keyring"))
+        try:
+            self._backend.set_password(SERVICE, name, key)
+        except Exception as exc:  # backends raise more than KeyringError (D-Bus errors)
+            raise KeyStoreError(self._fail(exc)) from None
+        self.problem = None
+
+    def delete(self, name: str) -> None:
+        """Remove the key for `name`; no error when there is none."""
+        if self._backend is None:
+            raise KeyStoreError(self.problem or _("No usable keyring"))
+        try:
+            self._backend.delete_password(SERVICE, name)
+        except keyring.errors.PasswordDeleteError:
+            pass  # nothing stored: the wanted state already
+        except Exception as exc:  # backends raise more than KeyringError (D-Bus errors)
+            raise KeyStoreError(self._fail(exc)) from None
+
+    def _fail(self, exc: Exception) -> str:
+        if isinstance(exc, keyring.errors.KeyringLocked):
+            message = _("The system keyring is locked; unlock it and try again.")
+        else:
+            # The exception text comes from the backend, never from the key itself.
+            message = _("The system keyring failed: {error}").format(
+                error=str(exc) or type(exc).__name__
+            )
+        log.warning("keyring: %s", message)
+        self.problem = message
+        return message
