@@ -1,0 +1,233 @@
+"""GatewayThread: the aiohttp gateway on its own event loop in a background thread.
+
+The tray owns the main thread (macOS requires it), so the server runs here. All public methods
+are called from other threads and block until the loop has done the work. A bind failure (port
+in use, address not available) becomes a `GatewayStatus` with a plain-words error, never an
+exception, so the tray can show it and let the user pick another port. No UI imports here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
+from typing import Any, Literal, TypeVar
+
+from aiohttp import web
+
+from aoa_proxy.app import create_app
+from aoa_proxy.config import Settings
+from aoa_proxy.i18n import _
+from aoa_proxy.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+State = Literal["stopped", "running", "failed"]
+Extend = Callable[[web.Application], None]
+
+
+@dataclass(frozen=True)
+class GatewayStatus:
+    """Where the gateway listens, or why it does not."""
+
+    state: State
+    host: str = ""
+    port: int = 0
+    error: str = ""
+    port_in_use: bool = False
+
+    @property
+    def base_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if host in ("0.0.0.0", "[::]"):  # clients on this machine still reach it on loopback
+            host = "127.0.0.1"
+        return f"http://{host}:{self.port}/v1"
+
+
+class GatewayThread:
+    """Start, rebind and stop the gateway; `on_status` callbacks run after every change."""
+
+    def __init__(self, extend: Extend | None = None, grace: float = 5.0) -> None:
+        self._extend = extend  # adds the settings page routes to each new app
+        self.grace = grace  # seconds in-flight requests get when the server stops
+        self.on_status: list[Callable[[GatewayStatus], None]] = []
+        self._status = GatewayStatus("stopped")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._runtime: Runtime | None = None
+        self._lock = threading.Lock()  # one start/restart/stop at a time
+
+    @property
+    def status(self) -> GatewayStatus:
+        return self._status
+
+    def start(self, settings: Settings, runtime: Runtime, timeout: float = 30.0) -> GatewayStatus:
+        """Start the loop thread (once) and listen on settings.host:port."""
+        with self._lock:
+            self._runtime = runtime
+            if self._loop is None:
+                self._start_loop()
+            if self._runner is not None:
+                return self._status
+            return self._set(self._call(self._bind(settings), timeout)[1])
+
+    def restart(self, settings: Settings, timeout: float = 30.0) -> GatewayStatus:
+        """Listen on settings.host:port instead; on failure keep (or restore) the old address."""
+        with self._lock:
+            if self._loop is None or self._runtime is None:
+                raise RuntimeError("restart() before start()")
+            return self._set(self._call(self._rebind(settings), timeout + self.grace))
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop listening, give in-flight requests `grace` seconds, then end the loop thread."""
+        with self._lock:
+            loop, thread = self._loop, self._thread
+            if loop is None or thread is None:
+                return
+            if grace is not None:
+                self.grace = grace
+            try:
+                self._call(self._unbind(), self.grace + 10)
+            except Exception:  # a stuck shutdown must not stop the process from exiting
+                log.exception("gateway shutdown failed")
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            if not thread.is_alive():
+                loop.close()
+            self._loop = self._thread = None
+            self._set(GatewayStatus("stopped"))
+
+    # ----------------------------------------------------------------------- loop plumbing
+
+    def _start_loop(self) -> None:
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+            # Let cancelled tasks unwind so "Task was destroyed but it is pending" never shows.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="aoa-gateway", daemon=True)
+        self._thread.start()
+        ready.wait()
+
+    def _call(self, coro: Coroutine[Any, Any, T], timeout: float) -> T:
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def _set(self, status: GatewayStatus) -> GatewayStatus:
+        self._status = status
+        for callback in list(self.on_status):
+            try:
+                callback(status)
+            except Exception:  # a UI callback must never take the gateway down
+                log.exception("gateway status callback failed")
+        return status
+
+    # ----------------------------------------------------------------------- on the loop
+
+    async def _bind(self, settings: Settings) -> tuple[web.AppRunner | None, GatewayStatus]:
+        """Listen on settings.host:port; on success the new runner becomes the current one."""
+        assert self._runtime is not None
+        app = create_app(settings, self._runtime)
+        if self._extend is not None:
+            self._extend(app)
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=self.grace
+        )
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            status = _bind_failure(settings, exc)
+            log.error("%s", status.error)
+            return None, status
+        port = settings.port
+        for address in runner.addresses:
+            if isinstance(address, tuple) and len(address) >= 2:
+                port = int(address[1])  # the real port when settings.port is 0
+                break
+        self._runner = runner
+        status = GatewayStatus("running", settings.host, port)
+        log.info("listening on %s", status.base_url)
+        return runner, status
+
+    async def _unbind(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()  # closes the socket, waits up to `grace` for handlers
+
+    async def _rebind(self, settings: Settings) -> GatewayStatus:
+        old, old_status = self._runner, self._status
+        if old is not None and old_status.port == settings.port:
+            # Same port on another address: the old socket would block the new bind.
+            await self._unbind()
+            runner, status = await self._bind(settings)
+            if runner is None and old_status.state == "running":
+                restored_settings = _with_address(settings, old_status.host, old_status.port)
+                restored, _restored_status = await self._bind(restored_settings)
+                if restored is not None:
+                    status = _keep_serving(status, old_status)
+            return status
+        self._runner = None
+        runner, status = await self._bind(settings)
+        if runner is None:
+            self._runner = old
+            if old is not None and old_status.state == "running":
+                status = _keep_serving(status, old_status)
+            return status
+        if old is not None:
+            await old.cleanup()
+        return status
+
+
+def _with_address(settings: Settings, host: str, port: int) -> Settings:
+    return replace(settings, host=host, port=port)
+
+
+def _keep_serving(failed: GatewayStatus, old: GatewayStatus) -> GatewayStatus:
+    """The failure message, while still serving on the old address."""
+    return GatewayStatus(
+        "running",
+        old.host,
+        old.port,
+        error=failed.error + " " + _("Still serving on {url}.").format(url=old.base_url),
+        port_in_use=failed.port_in_use,
+    )
+
+
+def _bind_failure(settings: Settings, exc: OSError) -> GatewayStatus:
+    host, port = settings.host, settings.port
+    if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
+        message = _(
+            "Port {port} on {host} is already in use by another program; "
+            "choose another port in Settings."
+        )
+        in_use = True
+    elif exc.errno in (errno.EACCES, errno.EPERM):
+        message = _("Not allowed to listen on port {port}; choose a port above 1023 in Settings.")
+        in_use = False
+    elif exc.errno == errno.EADDRNOTAVAIL:
+        message = _("{host} is not an address of this computer; check the bind address.")
+        in_use = False
+    else:
+        message = _("Cannot listen on {host}:{port}: {reason}")
+        in_use = False
+    text = message.format(host=host, port=port, reason=exc.strerror or str(exc))
+    return GatewayStatus("failed", host, port, error=text, port_in_use=in_use)
