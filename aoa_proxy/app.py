@@ -38,7 +38,7 @@ from aoa_proxy.sse import DONE, frame, iter_data
 log = logging.getLogger(__name__)
 
 RUNTIME = web.AppKey("runtime", Runtime)
-RECORD = "aoa.record"  # request-scoped key for the RequestRecord
+RECORD = web.RequestKey("record", RequestRecord)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

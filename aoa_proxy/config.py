@@ -258,7 +258,7 @@ class _Reader:
             self.problems.append(f"{name}: {exc}")
             return {}
 
-    def url(self, name: str, default: str = "") -> str:
+    def url(self, name: str, default: str | None = None) -> str:
         raw = self.text(name, default)
         if not raw:
             return ""

@@ -1,0 +1,68 @@
+"""Shared fixtures: fake upstreams and a real gateway, both on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+import openai
+import pytest
+from aiohttp.test_utils import TestServer
+
+from aoa_proxy.app import RUNTIME, create_app
+from aoa_proxy.config import load_settings
+from aoa_proxy.runtime import Runtime
+from tests.fakes import FakeUpstream
+
+
+@dataclass
+class Gateway:
+    server: TestServer
+    clients: list[openai.AsyncOpenAI] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.server.app[RUNTIME]
+
+    def client(self, api_key: str = "client-key", **kw: object) -> openai.AsyncOpenAI:
+        """The official SDK pointed at the gateway, no retries (tests see each answer)."""
+        client = openai.AsyncOpenAI(
+            base_url=f"{self.url}/v1", api_key=api_key, max_retries=0, **kw  # type: ignore[arg-type]
+        )
+        self.clients.append(client)
+        return client
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+        await self.server.close()
+
+
+StartGateway = Callable[[Mapping[str, str]], Awaitable[Gateway]]
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator[FakeUpstream]:
+    fake = await FakeUpstream().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def start_gateway() -> AsyncIterator[StartGateway]:
+    """Start gateways from env-style settings; all are stopped after the test."""
+    gateways: list[Gateway] = []
+
+    async def start(env: Mapping[str, str]) -> Gateway:
+        server = TestServer(create_app(load_settings(env)), host="127.0.0.1")
+        await server.start_server()
+        gateways.append(Gateway(server))
+        return gateways[-1]
+
+    yield start
+    for gateway in gateways:
+        await gateway.close()
