@@ -32,20 +32,37 @@ Extend = Callable[[web.Application], None]
 
 @dataclass(frozen=True)
 class GatewayStatus:
-    """Where the gateway listens, or why it does not."""
+    """Where the gateway listens, or why it does not.
+
+    When the configured address cannot be bound, the same app (settings page included) is still
+    served on `page_host:page_port` -- the old address or a free loopback port -- so the user can
+    reach the page and pick another port.
+    """
 
     state: State
     host: str = ""
     port: int = 0
     error: str = ""
     port_in_use: bool = False
+    page_host: str = ""
+    page_port: int = 0
 
     @property
     def base_url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        if host in ("0.0.0.0", "[::]"):  # clients on this machine still reach it on loopback
-            host = "127.0.0.1"
-        return f"http://{host}:{self.port}/v1"
+        """The configured OpenAI base URL (what clients should use)."""
+        return f"http://{_client_host(self.host)}:{self.port}/v1"
+
+    @property
+    def reachable(self) -> bool:
+        """True when something (the gateway or its fallback) is listening."""
+        return self.page_port > 0
+
+
+def _client_host(host: str) -> str:
+    """How a client on this machine reaches `host` (wildcards -> loopback, IPv6 in brackets)."""
+    if host in ("0.0.0.0", "", "::"):
+        host = "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 class GatewayThread:
@@ -74,10 +91,10 @@ class GatewayThread:
                 self._start_loop()
             if self._runner is not None:
                 return self._status
-            return self._set(self._call(self._bind(settings), timeout)[1])
+            return self._set(self._call(self._bind_or_fallback(settings), timeout))
 
     def restart(self, settings: Settings, timeout: float = 30.0) -> GatewayStatus:
-        """Listen on settings.host:port instead; on failure keep (or restore) the old address."""
+        """Listen on settings.host:port instead; on failure keep serving the old address."""
         with self._lock:
             if self._loop is None or self._runtime is None:
                 raise RuntimeError("restart() before start()")
@@ -164,9 +181,25 @@ class GatewayThread:
                 port = int(address[1])  # the real port when settings.port is 0
                 break
         self._runner = runner
-        status = GatewayStatus("running", settings.host, port)
+        status = GatewayStatus(
+            "running", settings.host, port, page_host=_client_host(settings.host), page_port=port
+        )
         log.info("listening on %s", status.base_url)
         return runner, status
+
+    async def _bind_or_fallback(self, settings: Settings) -> GatewayStatus:
+        runner, status = await self._bind(settings)
+        if runner is not None:
+            return status
+        return await self._fallback(settings, status)
+
+    async def _fallback(self, settings: Settings, failed: GatewayStatus) -> GatewayStatus:
+        """Serve the app on a free loopback port so the settings page stays reachable."""
+        runner, status = await self._bind(replace(settings, host="127.0.0.1", port=0))
+        if runner is None:
+            return failed
+        log.warning("settings page meanwhile reachable on port %d", status.port)
+        return replace(failed, page_host="127.0.0.1", page_port=status.port)
 
     async def _unbind(self) -> None:
         runner, self._runner = self._runner, None
@@ -175,41 +208,20 @@ class GatewayThread:
 
     async def _rebind(self, settings: Settings) -> GatewayStatus:
         old, old_status = self._runner, self._status
-        if old is not None and old_status.port == settings.port:
+        if old is not None and old_status.page_port == settings.port:
             # Same port on another address: the old socket would block the new bind.
             await self._unbind()
-            runner, status = await self._bind(settings)
-            if runner is None and old_status.state == "running":
-                restored_settings = _with_address(settings, old_status.host, old_status.port)
-                restored, _restored_status = await self._bind(restored_settings)
-                if restored is not None:
-                    status = _keep_serving(status, old_status)
-            return status
+            old = None
         self._runner = None
         runner, status = await self._bind(settings)
-        if runner is None:
-            self._runner = old
-            if old is not None and old_status.state == "running":
-                status = _keep_serving(status, old_status)
+        if runner is not None:
+            if old is not None:
+                await old.cleanup()
             return status
-        if old is not None:
-            await old.cleanup()
-        return status
-
-
-def _with_address(settings: Settings, host: str, port: int) -> Settings:
-    return replace(settings, host=host, port=port)
-
-
-def _keep_serving(failed: GatewayStatus, old: GatewayStatus) -> GatewayStatus:
-    """The failure message, while still serving on the old address."""
-    return GatewayStatus(
-        "running",
-        old.host,
-        old.port,
-        error=failed.error + " " + _("Still serving on {url}.").format(url=old.base_url),
-        port_in_use=failed.port_in_use,
-    )
+        if old is not None:  # keep serving where we were
+            self._runner = old
+            return replace(status, page_host=old_status.page_host, page_port=old_status.page_port)
+        return await self._fallback(settings, status)
 
 
 def _bind_failure(settings: Settings, exc: OSError) -> GatewayStatus:
