@@ -1,0 +1,521 @@
+"""The settings page, served by the gateway under /settings, for this user on this machine only.
+
+Who may use it: a client on a loopback address, naming a loopback host (DNS rebinding), holding
+the per-launch secret. The tray opens /settings?s=SECRET; that sets an HttpOnly SameSite=Strict
+cookie and redirects so the secret leaves the address bar. Every API call needs the cookie; every
+change also needs our own Origin (CSRF) and a JSON body; reads from another origin are refused,
+and these routes never carry CORS headers, so no other web page can read or change anything.
+No response ever contains a stored key: only whether one is set and at most its last 4 characters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from aoa_desktop.controller import (
+    GLOBAL_FIELDS,
+    KEYED_PROVIDERS,
+    LABELS,
+    Controller,
+    key_env_var,
+    provider_fields,
+)
+from aoa_desktop.keys import ACCESS_TOKEN
+from aoa_proxy import __version__
+from aoa_proxy.config import GEMINI_SAFETY_LEVELS, PROVIDERS, is_loopback_host, load_settings
+from aoa_proxy.i18n import _
+from aoa_proxy.providers import REGISTRY
+from aoa_proxy.runtime import RequestRecord
+
+log = logging.getLogger(__name__)
+
+COOKIE: Final = "aoa_settings"
+PREFIX: Final = "/settings"
+_STATIC: Final = {
+    "settings.js": "text/javascript",
+    "settings.css": "text/css",
+}
+_SECURITY_HEADERS: Final = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+_KEEPALIVE: Final = 15.0
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CONTROLLER = web.AppKey("aoa_settings_controller", Controller)
+SECRET = web.AppKey("aoa_settings_secret", str)
+
+
+class _LiveViews:
+    """The open live-view streams, so shutdown can end them."""
+
+    def __init__(self) -> None:
+        self.queues: set[asyncio.Queue[RequestRecord | None]] = set()
+
+
+STREAMS = web.AppKey("aoa_settings_streams", _LiveViews)
+
+
+def settings_url(host: str, port: int, secret: str) -> str:
+    """The address the tray opens: always a loopback host, carrying the per-launch secret."""
+    if ":" in host and is_loopback_host(host):
+        name = "[::1]"
+    else:
+        name = host if is_loopback_host(host) and ":" not in host else "127.0.0.1"
+    return f"http://{name}:{port}{PREFIX}?s={secret}"
+
+
+def add_settings_routes(app: web.Application, controller: Controller, secret: str) -> None:
+    """Mount the settings page and its JSON API on the gateway app (before it starts)."""
+    if len(secret) < 16:
+        raise ValueError("the settings secret must be long and random")
+    app[CONTROLLER] = controller
+    app[SECRET] = secret
+    app[STREAMS] = _LiveViews()
+    r = app.router
+    r.add_get(PREFIX, _guard(_page, entry=True))
+    r.add_get(PREFIX + "/static/{name}", _guard(_static))
+    r.add_get(PREFIX + "/api/strings", _guard(_strings))
+    r.add_get(PREFIX + "/api/state", _guard(_state))
+    r.add_get(PREFIX + "/api/events", _guard(_events))
+    r.add_post(PREFIX + "/api/save", _guard(_save, change=True))
+    r.add_post(PREFIX + "/api/key", _guard(_key, change=True))
+    r.add_post(PREFIX + "/api/test", _guard(_test, change=True))
+    app.on_response_prepare.append(_strip_cors)
+    app.on_shutdown.append(_end_streams)
+
+
+# --------------------------------------------------------------------------- the guard
+
+
+def _refuse(status: int, message: str, html: bool = False) -> web.Response:
+    if html:
+        body = (
+            "<!doctype html><meta charset=utf-8><title>aoa</title>"
+            f"<p style='font:16px sans-serif;margin:3em'>{_escape(message)}</p>"
+        )
+        return web.Response(status=status, text=body, content_type="text/html")
+    return web.json_response({"error": message}, status=status)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _own_origin(request: web.Request) -> str:
+    return f"http://{request.headers.get('Host', '')}"
+
+
+def _why_refused(request: web.Request, change: bool) -> str | None:
+    """The reason this request may not touch the settings, or None."""
+    if not is_loopback_host(request.remote or ""):
+        return _("The settings page is only available on this computer.")
+    host = request.headers.get("Host", "")
+    try:
+        host_name = urlsplit(f"http://{host}").hostname or ""
+    except ValueError:
+        host_name = ""
+    if not host_name or not is_loopback_host(host_name):
+        return _("This address is not allowed for the settings page; open it from the tray.")
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != _own_origin(request):
+        return _("Requests from other web pages are not allowed.")
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+        return _("Requests from other web pages are not allowed.")
+    if change:
+        if origin is None:  # browsers always send Origin on POST; a missing one is not a page
+            return _("Requests from other web pages are not allowed.")
+        if request.content_type != "application/json":
+            return _("Send JSON.")
+    return None
+
+
+def _has_secret(request: web.Request) -> bool:
+    given = request.cookies.get(COOKIE, "")
+    return bool(given) and hmac.compare_digest(given.encode(), request.app[SECRET].encode())
+
+
+def _guard(handler: Handler, *, change: bool = False, entry: bool = False) -> Handler:
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        why = _why_refused(request, change)
+        if why is not None:
+            log.warning("settings page: refused %s %s: %s", request.method, request.path, why)
+            return _refuse(403, why, html=entry)
+        if entry and "s" in request.query:
+            return _enter(request)
+        if not _has_secret(request):
+            return _refuse(
+                403,
+                _("Open the settings from the aoa tray menu (this link has expired)."),
+                html=entry,
+            )
+        response = await handler(request)
+        if not response.prepared:
+            response.headers.update(_SECURITY_HEADERS)
+        return response
+
+    guarded.__name__ = handler.__name__
+    return guarded
+
+
+def _enter(request: web.Request) -> web.Response:
+    """Trade the secret in the URL for a cookie, then drop it from the address bar."""
+    given = request.query.get("s", "")
+    if not hmac.compare_digest(given.encode(), request.app[SECRET].encode()):
+        return _refuse(
+            403, _("Open the settings from the aoa tray menu (this link has expired)."), True
+        )
+    response = web.HTTPSeeOther(PREFIX, headers=_SECURITY_HEADERS)
+    response.set_cookie(COOKIE, request.app[SECRET], httponly=True, samesite="Strict", path=PREFIX)
+    return response
+
+
+async def _strip_cors(request: web.Request, response: web.StreamResponse) -> None:
+    """The gateway's middleware adds CORS for API clients; the settings routes get none."""
+    if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+        for name in [h for h in response.headers if h.lower().startswith("access-control-")]:
+            del response.headers[name]
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+async def _page(request: web.Request) -> web.StreamResponse:
+    html = (resources.files("aoa_desktop") / "static" / "settings.html").read_text("utf-8")
+    return web.Response(text=html, content_type="text/html")
+
+
+async def _static(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in _STATIC:
+        return _refuse(404, _("Not found"))
+    data = (resources.files("aoa_desktop") / "static" / name).read_bytes()
+    return web.Response(body=data, content_type=_STATIC[name], charset="utf-8")
+
+
+async def _strings(request: web.Request) -> web.StreamResponse:
+    return web.json_response(page_strings())
+
+
+async def _state(request: web.Request) -> web.StreamResponse:
+    return web.json_response(state(request.app[CONTROLLER]))
+
+
+async def _save(request: web.Request) -> web.StreamResponse:
+    controller = request.app[CONTROLLER]
+    changes = await _json_body(request)
+    if not isinstance(changes, dict):
+        return _refuse(400, _("Send a JSON object."))
+    before = controller.settings
+    problems = await asyncio.to_thread(controller.save, changes, False)
+    after = controller.settings
+    body: dict[str, Any] = {"ok": not problems, "problems": problems}
+    if not problems and (before.host, before.port) != (after.host, after.port):
+        body["moved"] = {
+            "url": settings_url(after.host, after.port, request.app[SECRET]),
+            "base_url": _base_url(after.host, after.port),
+            "port": after.port,
+        }
+    body["state"] = state(controller)
+    # Answer in full before telling the listeners: one of them may restart this very server,
+    # which waits for handlers like this one to finish.
+    response = web.json_response(body, headers=_SECURITY_HEADERS)
+    await response.prepare(request)
+    await response.write_eof()
+    if not problems:
+        threading.Thread(target=controller.notify, name="aoa-settings-notify", daemon=True).start()
+    return response
+
+
+async def _key(request: web.Request) -> web.StreamResponse:
+    controller = request.app[CONTROLLER]
+    body = await _json_body(request)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not isinstance(body, dict):
+        return _refuse(400, _("Send a JSON object with a name."))
+    if body.get("delete") is True:
+        problems = await asyncio.to_thread(controller.delete_key, name)
+    else:
+        key = body.get("key")
+        if not isinstance(key, str) or not key.strip():
+            return web.json_response({"ok": False, "problems": [_("Enter a key first.")]})
+        problems = await asyncio.to_thread(controller.set_key, name, key)
+    # Never echo the key: the answer holds only the new state (stored yes/no, last 4).
+    return web.json_response({"ok": not problems, "problems": problems, "state": state(controller)})
+
+
+async def _test(request: web.Request) -> web.StreamResponse:
+    controller = request.app[CONTROLLER]
+    body = await _json_body(request)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str):
+        return _refuse(400, _("Send a JSON object with a name."))
+    ok, message = await controller.test_connection(name)
+    return web.json_response({"ok": ok, "message": message})
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    """The live request view: one SSE event per finished API request (no bodies, no keys)."""
+    controller = request.app[CONTROLLER]
+    queue: asyncio.Queue[RequestRecord | None] = asyncio.Queue(maxsize=500)
+    loop = asyncio.get_running_loop()
+
+    def push(rec: RequestRecord) -> None:
+        # Records arrive on the gateway loop; be safe should another thread ever record.
+        loop.call_soon_threadsafe(_offer, queue, rec)
+
+    response = web.StreamResponse(
+        headers={**_SECURITY_HEADERS, "Content-Type": "text/event-stream"}
+    )
+    await response.prepare(request)
+    streams = request.app[STREAMS].queues
+    streams.add(queue)
+    controller.request_listeners.append(push)
+    try:
+        await response.write(b": live\n\n")
+        while True:
+            try:
+                rec = await asyncio.wait_for(queue.get(), _KEEPALIVE)
+            except asyncio.TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            if rec is None:
+                break
+            data = json.dumps(record_json(rec), separators=(",", ":"))
+            await response.write(f"data: {data}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        streams.discard(queue)
+        with contextlib.suppress(ValueError):
+            controller.request_listeners.remove(push)
+    with contextlib.suppress(ConnectionResetError, RuntimeError):
+        await response.write_eof()
+    return response
+
+
+def _offer(queue: asyncio.Queue[RequestRecord | None], rec: RequestRecord) -> None:
+    with contextlib.suppress(asyncio.QueueFull):  # a stalled page drops records, not memory
+        queue.put_nowait(rec)
+
+
+async def _end_streams(app: web.Application) -> None:
+    """On shutdown end the live views at once, so they never hold up a graceful stop."""
+    for queue in list(app[STREAMS].queues):
+        with contextlib.suppress(asyncio.QueueFull):
+            queue.put_nowait(None)
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+# --------------------------------------------------------------------------- page data
+
+
+def _base_url(host: str, port: int) -> str:
+    name = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    name = f"[{name}]" if ":" in name else name
+    return f"http://{name}:{port}/v1"
+
+
+def record_json(rec: RequestRecord) -> dict[str, Any]:
+    """What the live view shows of one request: never a body or a key."""
+    return {
+        "time": rec.started,
+        "provider": rec.provider,
+        "model": rec.model,
+        "upstream_model": rec.upstream_model,
+        "stream": rec.stream,
+        "status": rec.status,
+        "duration_ms": round(rec.duration_ms, 1),
+        "prompt_tokens": rec.prompt_tokens,
+        "completion_tokens": rec.completion_tokens,
+        "error": rec.error,
+    }
+
+
+def state(controller: Controller) -> dict[str, Any]:
+    """Everything the page shows, as JSON. Keys appear only as stored yes/no + last 4."""
+    settings = controller.settings
+    stored = controller.stored
+    overrides = controller.env_overrides
+    defaults = load_settings({})
+
+    def field(value: Any, env_names: tuple[str, ...], placeholder: Any = "") -> dict[str, Any]:
+        env_name = next((n for n in env_names if n in overrides), None)
+        return {"value": value, "env": env_name, "placeholder": placeholder}
+
+    global_fields: dict[str, Any] = {}
+    for name, env_name in GLOBAL_FIELDS.items():
+        if env_name in overrides:
+            current = {"provider": settings.provider, "host": settings.host}.get(
+                name, settings.port
+            )
+            global_fields[name] = field(current, (env_name,))
+        else:
+            global_fields[name] = field(stored.get(name, ""), (env_name,))
+    global_fields["provider"]["placeholder"] = settings.provider
+    global_fields["host"]["placeholder"] = defaults.host
+    global_fields["port"]["placeholder"] = defaults.port
+
+    providers: dict[str, Any] = {}
+    for name in PROVIDERS:
+        ps = settings.providers.get(name)
+        default = defaults.providers.get(name)
+        mine = (stored.get("providers") or {}).get(name, {})
+        fields: dict[str, Any] = {}
+        for fname, env_names in provider_fields(name).items():
+            effective = _effective(ps, fname)
+            value = effective if set(env_names) & overrides else mine.get(fname, "")
+            if fname == "aliases" and not value:
+                value = {}
+            fields[fname] = field(value, env_names, _effective(default, fname))
+        entry: dict[str, Any] = {
+            "label": LABELS.get(name, name),
+            "available": name in REGISTRY,
+            "configured": controller.is_configured(name),
+            "fields": fields,
+        }
+        if name in KEYED_PROVIDERS:
+            entry["key"] = {**controller.key_status(name), "env_name": key_env_var(name)}
+        providers[name] = entry
+
+    runtime = controller.runtime
+    return {
+        "version": __version__,
+        "base_url": _base_url(settings.host, settings.port),
+        "active": settings.provider,
+        "paused": bool(runtime and runtime.paused),
+        "global": global_fields,
+        "access_token": {**controller.key_status(ACCESS_TOKEN), "env_name": "AOA_ACCESS_TOKEN"},
+        "start_at_login": controller.autostart_enabled(),
+        "providers": providers,
+        "safety_levels": list(GEMINI_SAFETY_LEVELS),
+        "keyring": {"available": controller.keys.available, "problem": controller.keys.problem},
+        "problems": [
+            p
+            for p in (controller.load_problem, controller.keys.problem, controller.gateway_problem)
+            if p
+        ],
+        "recent": [record_json(r) for r in list(controller.recent)[-50:]],
+        "now": time.time(),
+    }
+
+
+def _effective(ps: Any, fname: str) -> Any:
+    if ps is None:
+        return ""
+    if fname == "proxy":
+        return str(ps.proxy)
+    if fname == "aliases":
+        return dict(ps.aliases)
+    if fname == "api_version":
+        return str(ps.api_version)
+    return str(getattr(ps, fname, ""))
+
+
+def page_strings() -> dict[str, str]:
+    """Every text the page's script shows, translated here so the script holds no English."""
+    return {
+        "title": _("aoa settings"),
+        "base_url": _("Your OpenAI endpoint"),
+        "copy": _("Copy"),
+        "copied": _("Copied"),
+        "general": _("General"),
+        "provider": _("Provider"),
+        "active": _("active"),
+        "not_configured": _("not configured"),
+        "not_available": _("not available in this version"),
+        "host": _("Bind address"),
+        "host_help": _(
+            "127.0.0.1 keeps the gateway on this computer. 0.0.0.0 lets other computers use it: "
+            "set an access token then."
+        ),
+        "port": _("Port"),
+        "port_help": _(
+            "Changing the port moves the gateway: clients must then use the new address."
+        ),
+        "access_token": _("Access token"),
+        "access_token_help": _(
+            "When set, clients must send it as their API key (Authorization: Bearer ...)."
+        ),
+        "start_at_login": _("Start aoa when I log in"),
+        "providers": _("Providers"),
+        "endpoint": _("Endpoint"),
+        "api_version": _("API version"),
+        "model": _("Default model"),
+        "aliases": _("Model aliases"),
+        "aliases_help": _(
+            "When a client asks for the model on the left, aoa asks the provider for the one on "
+            "the right."
+        ),
+        "requested": _("Requested model"),
+        "upstream": _("Provider's model"),
+        "add_alias": _("Add alias"),
+        "remove": _("Remove"),
+        "safety": _("Safety level"),
+        "proxy": _("Proxy"),
+        "proxy_help": _("http://host:port or socks5://host:port; empty for a direct connection."),
+        "api_key": _("API key"),
+        "key_stored": _("A key is stored"),
+        "key_stored_hint": _("A key ending in {hint} is stored"),
+        "key_none": _("No key stored"),
+        "key_placeholder": _("Paste a new key"),
+        "save_key": _("Store key"),
+        "delete_key": _("Remove key"),
+        "key_saved": _("The key is stored in the system keyring."),
+        "key_deleted": _("The key was removed."),
+        "test": _("Test connection"),
+        "testing": _("Testing..."),
+        "from_env": _("from environment ({name})"),
+        "save": _("Save"),
+        "saving": _("Saving..."),
+        "saved": _("Saved. The next request uses the new settings."),
+        "not_saved": _("Not saved:"),
+        "moved": _(
+            "aoa now listens on port {port}. Clients must use {base_url}. Continue on the new "
+            "address:"
+        ),
+        "moved_link": _("open the settings there"),
+        "recent": _("Recent requests"),
+        "recent_empty": _("No requests yet."),
+        "col_time": _("Time"),
+        "col_model": _("Model"),
+        "col_status": _("Status"),
+        "col_duration": _("Duration"),
+        "col_tokens": _("Tokens"),
+        "paused": _("Serving is paused; resume it from the tray menu."),
+        "offline": _("Lost the connection to aoa; is it still running?"),
+        "alias_empty": _("Both model names are needed."),
+        "alias_chars": _("Model names may not contain commas or colons."),
+        "alias_duplicate": _("{name} is listed twice."),
+        "port_invalid": _("The port must be a whole number from 1 to 65535."),
+        "unsaved": _("You have unsaved changes."),
+        "keyring_missing": _("Keys cannot be stored:"),
+        "default": _("default: {value}"),
+    }
