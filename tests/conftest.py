@@ -31,7 +31,10 @@ class Gateway:
     def client(self, api_key: str = "client-key", **kw: object) -> openai.AsyncOpenAI:
         """The official SDK pointed at the gateway, no retries (tests see each answer)."""
         client = openai.AsyncOpenAI(
-            base_url=f"{self.url}/v1", api_key=api_key, max_retries=0, **kw  # type: ignore[arg-type]
+            base_url=f"{self.url}/v1",
+            api_key=api_key,
+            max_retries=0,
+            **kw,  # type: ignore[arg-type]
         )
         self.clients.append(client)
         return client

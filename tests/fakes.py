@@ -1,4 +1,4 @@
-"""Fake upstream servers on loopback: they record exactly what they receive and misbehave on demand."""
+"""Fake upstreams on loopback: they record exactly what they receive and misbehave on demand."""
 
 from __future__ import annotations
 
@@ -48,19 +48,52 @@ def chat_completion(content: str = "Hello!", model: str = "gpt-4o", **extra: Any
     }
 
 
-def chat_chunks(pieces: list[str], model: str = "gpt-4o", usage: bool = False) -> list[dict[str, Any]]:
-    base = {"id": "chatcmpl-fake2", "object": "chat.completion.chunk", "created": 1718000000,
-            "model": model}
-    out = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                 "logprobs": None, "finish_reason": None}]}]
-    out += [{**base, "choices": [{"index": 0, "delta": {"content": p}, "logprobs": None,
-                                  "finish_reason": None}]} for p in pieces]
-    out.append({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None,
-                                     "finish_reason": "stop"}]})
+def chat_chunks(
+    pieces: list[str], model: str = "gpt-4o", usage: bool = False
+) -> list[dict[str, Any]]:
+    base = {
+        "id": "chatcmpl-fake2",
+        "object": "chat.completion.chunk",
+        "created": 1718000000,
+        "model": model,
+    }
+    out = [
+        {
+            **base,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"role": "assistant", "content": ""},
+                    "logprobs": None,
+                    "finish_reason": None,
+                }
+            ],
+        }
+    ]
+    out += [
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"content": p}, "logprobs": None, "finish_reason": None}
+            ],
+        }
+        for p in pieces
+    ]
+    out.append(
+        {**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}]}
+    )
     if usage:
-        out.append({**base, "choices": [],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": len(pieces),
-                              "total_tokens": 5 + len(pieces)}})
+        out.append(
+            {
+                **base,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": 5,
+                    "completion_tokens": len(pieces),
+                    "total_tokens": 5 + len(pieces),
+                },
+            }
+        )
     return out
 
 
@@ -94,8 +127,13 @@ class FakeUpstream:
             await self.server.close()
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        rec = Received(request.method, request.path, dict(request.query),
-                       dict(request.headers), await request.read())
+        rec = Received(
+            request.method,
+            request.path,
+            dict(request.query),
+            dict(request.headers),
+            await request.read(),
+        )
         self.received.append(rec)
         if self.responder is not None:
             return await self.responder(request, rec)
@@ -103,35 +141,70 @@ class FakeUpstream:
 
     async def default(self, request: web.Request, rec: Received) -> web.StreamResponse:
         if request.method == "GET" and request.path.endswith("/models"):
-            return web.json_response({"object": "list", "data": [
-                {"id": "upstream-model", "object": "model", "created": 1, "owned_by": "fake"}]})
+            return web.json_response(
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": "upstream-model",
+                            "object": "model",
+                            "created": 1,
+                            "owned_by": "fake",
+                        }
+                    ],
+                }
+            )
         if request.method == "GET" and request.path.endswith("/openai/deployments"):
-            return web.json_response({"object": "list", "data": [
-                {"id": "gpt35", "model": "gpt-35-turbo", "owner": "organization-owner",
-                 "object": "deployment", "created_at": 1677000000, "status": "succeeded"}]})
+            return web.json_response(
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": "gpt35",
+                            "model": "gpt-35-turbo",
+                            "owner": "organization-owner",
+                            "object": "deployment",
+                            "created_at": 1677000000,
+                            "status": "succeeded",
+                        }
+                    ],
+                }
+            )
         body = rec.json if rec.body else {}
         if request.path.endswith("/embeddings"):
-            return web.json_response({"object": "list", "model": body.get("model", "emb"),
-                                      "data": [{"object": "embedding", "index": 0,
-                                                "embedding": [0.1, 0.2]}],
-                                      "usage": {"prompt_tokens": 2, "total_tokens": 2}})
+            return web.json_response(
+                {
+                    "object": "list",
+                    "model": body.get("model", "emb"),
+                    "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+                    "usage": {"prompt_tokens": 2, "total_tokens": 2},
+                }
+            )
         if request.path.endswith("/completions") and "prompt" in body:
-            return web.json_response({"id": "cmpl-1", "object": "text_completion",
-                                      "created": 1718000000, "model": body.get("model", "x"),
-                                      "choices": [{"text": "done", "index": 0, "logprobs": None,
-                                                   "finish_reason": "stop"}],
-                                      "usage": {"prompt_tokens": 1, "completion_tokens": 1,
-                                                "total_tokens": 2}})
+            return web.json_response(
+                {
+                    "id": "cmpl-1",
+                    "object": "text_completion",
+                    "created": 1718000000,
+                    "model": body.get("model", "x"),
+                    "choices": [
+                        {"text": "done", "index": 0, "logprobs": None, "finish_reason": "stop"}
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
+            )
         if body.get("stream"):
             usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return await sse(request, chat_chunks(["Hel", "lo"], usage=usage))
-        return web.json_response(chat_completion(model=body.get("model", "gpt-4o")),
-                                 headers={"x-request-id": "req-123",
-                                          "x-ratelimit-remaining-requests": "99"})
+        return web.json_response(
+            chat_completion(model=body.get("model", "gpt-4o")),
+            headers={"x-request-id": "req-123", "x-ratelimit-remaining-requests": "99"},
+        )
 
 
-async def sse(request: web.Request, events: list[Any], gap: float = 0.0,
-              done: bool = True, status: int = 200) -> web.StreamResponse:
+async def sse(
+    request: web.Request, events: list[Any], gap: float = 0.0, done: bool = True, status: int = 200
+) -> web.StreamResponse:
     """Send `events` as SSE frames, `gap` seconds apart."""
     resp = web.StreamResponse(status=status, headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)

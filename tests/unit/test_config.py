@@ -70,17 +70,29 @@ def test_azure_endpoints_accepted(endpoint):
     assert load_settings({"AZURE_ENDPOINT": endpoint}).active.endpoint == endpoint
 
 
-@pytest.mark.parametrize("endpoint", ["http://res.openai.azure.com", "ftp://x", "not a url", "https://"])
+@pytest.mark.parametrize(
+    "endpoint", ["http://res.openai.azure.com", "ftp://x", "not a url", "https://"]
+)
 def test_bad_azure_endpoint_is_an_error(endpoint):
     (line,) = problems({"AZURE_ENDPOINT": endpoint})
     assert line.startswith("AZURE_ENDPOINT:")
 
 
 def test_every_problem_is_reported_once_per_variable():
-    lines = problems({"AOA_TYPE": "bogus", "AOA_PORT": "70000", "AOA_HOST": "not a host!",
-                      "OPENAI_MODEL_ALIAS": "x"})
+    lines = problems(
+        {
+            "AOA_TYPE": "bogus",
+            "AOA_PORT": "70000",
+            "AOA_HOST": "not a host!",
+            "OPENAI_MODEL_ALIAS": "x",
+        }
+    )
     assert sorted(line.split(":")[0] for line in lines) == [
-        "AOA_HOST", "AOA_PORT", "AOA_TYPE", "OPENAI_MODEL_ALIAS"]
+        "AOA_HOST",
+        "AOA_PORT",
+        "AOA_TYPE",
+        "OPENAI_MODEL_ALIAS",
+    ]
 
 
 @pytest.mark.parametrize("port", ["0", "-1", "65536", "abc"])
@@ -101,8 +113,13 @@ def test_unknown_well_formed_api_version_is_kept_with_a_warning():
 
 
 def test_ignore_flag_silences_the_api_version_warning():
-    s = load_settings({"AZURE_ENDPOINT": AZ, "AZURE_API_VER": "2031-01-01",
-                       "AZURE_IGNORE_API_VERSION_CHECK": "yes"})
+    s = load_settings(
+        {
+            "AZURE_ENDPOINT": AZ,
+            "AZURE_API_VER": "2031-01-01",
+            "AZURE_IGNORE_API_VERSION_CHECK": "yes",
+        }
+    )
     assert s.active.api_version == "2031-01-01" and not s.warnings
 
 
@@ -112,21 +129,41 @@ def test_malformed_api_version_is_an_error():
 
 
 def test_proxy_variables_use_the_documented_names():
-    s = load_settings({"AZURE_ENDPOINT": AZ, "AZURE_HTTP_PROXY": "http://127.0.0.1:3128",
-                       "AZURE_SOCKS_PROXY": "socks5://127.0.0.1:1080"})
+    s = load_settings(
+        {
+            "AZURE_ENDPOINT": AZ,
+            "AZURE_HTTP_PROXY": "http://127.0.0.1:3128",
+            "AZURE_SOCKS_PROXY": "socks5://127.0.0.1:1080",
+        }
+    )
     assert s.active.proxy == "socks5://127.0.0.1:1080"  # SOCKS wins, as in the original
 
 
-@pytest.mark.parametrize(("value", "expected"),
-                         [("true", True), ("ON", True), ("yes", True), ("1", True), ("no", False),
-                          ("garbage", False), ("", False), (None, False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("true", True),
+        ("ON", True),
+        ("yes", True),
+        ("1", True),
+        ("no", False),
+        ("garbage", False),
+        ("", False),
+        (None, False),
+    ],
+)
 def test_bool_parsing_matches_the_original(value, expected):
     assert parse_bool(value) is expected
 
 
 def test_key_is_not_in_repr():
-    s = load_settings({"AZURE_ENDPOINT": AZ, "AZURE_API_KEY": "sk-secret-123456",
-                       "AOA_ACCESS_TOKEN": "tok-secret-987"})
+    s = load_settings(
+        {
+            "AZURE_ENDPOINT": AZ,
+            "AZURE_API_KEY": "sk-secret-123456",
+            "AOA_ACCESS_TOKEN": "tok-secret-987",
+        }
+    )
     assert "sk-secret" not in repr(s) and "tok-secret" not in repr(s)
 
 
