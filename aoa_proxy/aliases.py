@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from aoa_proxy.i18n import _
+
 
 def parse_aliases(text: str) -> dict[str, str]:
     """Parse an alias list; raise ValueError naming the first malformed piece.
@@ -15,7 +17,9 @@ def parse_aliases(text: str) -> dict[str, str]:
             continue
         parts = [p.strip() for p in piece.split(":")]
         if len(parts) != 2 or not parts[0] or not parts[1]:
-            raise ValueError(f"{piece.strip()!r} is not of the form requested:upstream")
+            raise ValueError(
+                _("{value} is not of the form requested:upstream").format(value=repr(piece.strip()))
+            )
         aliases[parts[0]] = parts[1]
     return aliases
 

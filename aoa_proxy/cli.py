@@ -8,35 +8,57 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aoa_proxy import __version__
 from aoa_proxy.config import ENV_VARS, PROVIDERS, Settings, load_settings
 from aoa_proxy.errors import ConfigError
+from aoa_proxy.i18n import _, detect_language, set_language
 from aoa_proxy.security import mask
 
 log = logging.getLogger("aoa")
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's own words ("usage:") in the current language; argparse has no catalogue."""
+
+    def add_usage(
+        self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None
+    ) -> None:
+        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The parser, with help in the current language (call after set_language)."""
     width = max(len(v.name) for v in ENV_VARS)
+    # Variable names and literal defaults stay as typed; help texts are N_()-marked in config.
     env_help = "\n".join(
-        f"  {v.name:<{width}}  {v.help}" + (f" (default: {v.default})" if v.default else "")
+        f"  {v.name:<{width}}  {_(v.help)}"
+        + (_(" (default: {value})").format(value=_(v.default)) if v.default else "")
         for v in ENV_VARS
     )
     parser = argparse.ArgumentParser(
         prog="aoa-proxy",
-        description="An OpenAI-compatible gateway for Azure OpenAI, Yi, Gemini and other hosts.",
-        epilog=f"environment variables:\n{env_help}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_("An OpenAI-compatible gateway for Azure OpenAI, Yi, Gemini and other hosts."),
+        epilog=_("environment variables:") + f"\n{env_help}",
+        formatter_class=_HelpFormatter,
+        add_help=False,
     )
-    parser.add_argument(
-        "--host", help="address to listen on (overrides AOA_HOST; default 127.0.0.1)"
+    options = parser.add_argument_group(_("options"))
+    options.add_argument("-h", "--help", action="help", help=_("show this help and exit"))
+    options.add_argument(
+        "--host", help=_("address to listen on (overrides AOA_HOST; default 127.0.0.1)")
     )
-    parser.add_argument(
-        "--port", type=int, help="port to listen on (overrides AOA_PORT; default 8080)"
+    options.add_argument(
+        "--port", type=int, help=_("port to listen on (overrides AOA_PORT; default 8080)")
     )
-    parser.add_argument("--type", choices=PROVIDERS, help="provider (overrides AOA_TYPE)")
-    parser.add_argument("--version", action="version", version=f"aoa-proxy {__version__}")
+    options.add_argument("--type", choices=PROVIDERS, help=_("provider (overrides AOA_TYPE)"))
+    options.add_argument(
+        "--version",
+        action="version",
+        version=f"aoa-proxy {__version__}",
+        help=_("show the version and exit"),
+    )
     return parser
 
 
@@ -82,27 +104,29 @@ def setup_logging(level: str, fmt: str) -> None:
 def describe(settings: Settings) -> list[str]:
     """Start-up lines: provider, address, aliases, and what to fix. Keys only masked."""
     p = settings.active
-    lines = [f"provider: {settings.provider}"]
+    lines = [_("provider: {name}").format(name=settings.provider)]
     if settings.provider == "demo":
         lines.append(
-            "no provider is configured, so the offline demo provider answers; set e.g. "
-            "AOA_TYPE=azure AZURE_ENDPOINT=https://NAME.openai.azure.com/ AZURE_API_KEY=... "
-            "(see aoa-proxy --help)"
+            _(
+                "no provider is configured, so the offline demo provider answers; set e.g. "
+                "AOA_TYPE=azure AZURE_ENDPOINT=https://NAME.openai.azure.com/ AZURE_API_KEY=... "
+                "(see aoa-proxy --help)"
+            )
         )
     else:
         if p.endpoint:
-            lines.append(f"upstream: {p.endpoint}")
+            lines.append(_("upstream: {url}").format(url=p.endpoint))
         if p.model:
-            lines.append(f"default model: {p.model}")
+            lines.append(_("default model: {model}").format(model=p.model))
         lines.append(
-            f"server key: {mask(p.api_key)}"
+            _("server key: {key}").format(key=mask(p.api_key))
             if p.api_key
-            else "server key: none - clients' own keys are passed on"
+            else _("server key: none - clients' own keys are passed on")
         )
         if p.proxy:
-            lines.append(f"proxy: {_safe_proxy(p.proxy)}")
+            lines.append(_("proxy: {url}").format(url=_safe_proxy(p.proxy)))
     for alias, target in p.aliases.items():
-        lines.append(f"alias: {alias} -> {target}")
+        lines.append(_("alias: {alias} -> {target}").format(alias=alias, target=target))
     return lines
 
 
@@ -123,15 +147,16 @@ def exposure_warning(settings: Settings) -> str | None:
     """A warning when a non-loopback bind would let others spend the server's key."""
     if settings.is_loopback or settings.access_token or not settings.active.api_key:
         return None
-    return (
-        f"listening on {settings.host} with a server-side key and no AOA_ACCESS_TOKEN: anyone who "
+    return _(
+        "listening on {host} with a server-side key and no AOA_ACCESS_TOKEN: anyone who "
         "can reach this port can spend the key"
-    )
+    ).format(host=settings.host)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     env = os.environ if env is None else env
+    set_language(detect_language(env))
+    args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args, env)
     except ConfigError as exc:
@@ -141,10 +166,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     from aoa_proxy.providers import REGISTRY
 
     if settings.provider not in REGISTRY:
-        print(
-            f"aoa-proxy: AOA_TYPE: the {settings.provider} provider is not available in this build",
-            file=sys.stderr,
-        )
+        problem = _("the {name} provider is not available in this build")
+        print(f"aoa-proxy: AOA_TYPE: {problem.format(name=settings.provider)}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.log_format)
     for line in describe(settings):
@@ -166,13 +189,13 @@ def serve(settings: Settings) -> int:
     reuse_port = settings.workers > 1
     if reuse_port:
         if not hasattr(os, "fork"):
-            log.error("AOA_WORKERS > 1 needs a Unix system")
+            log.error("%s", _("AOA_WORKERS > 1 needs a Unix system"))
             return 2
         _fork_workers(settings.workers - 1)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     log.info(
-        "listening on http://%s:%d/v1 (pid %d)",
+        _("listening on http://%s:%d/v1 (pid %d)"),
         _url_host(settings.host),
         settings.port,
         os.getpid(),
@@ -191,7 +214,9 @@ def serve(settings: Settings) -> int:
             loop=loop,
         )
     except OSError as exc:
-        log.error("cannot listen on %s:%d: %s", settings.host, settings.port, exc.strerror or exc)
+        log.error(
+            _("cannot listen on %s:%d: %s"), settings.host, settings.port, exc.strerror or exc
+        )
         return 1
     return 0
 
@@ -202,7 +227,7 @@ def _url_host(host: str) -> str:
 
 def _fork_workers(count: int) -> None:
     """Fork `count` children before any event loop exists; each serves the same port."""
-    for _ in range(count):
+    for _child in range(count):
         if os.fork() == 0:
             return
 

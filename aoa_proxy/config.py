@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from aoa_proxy.aliases import parse_aliases
 from aoa_proxy.errors import ConfigError
+from aoa_proxy.i18n import N_, _, normalize
 
 PROVIDERS: Final = ("azure", "yi", "gemini", "openai", "demo")
 
@@ -72,73 +73,85 @@ class EnvVar:
 
 
 # Every variable we read, with its default: the single source for --help and the README table.
+# Help texts (and defaults that are words, not values) are marked N_() and translated where shown.
 ENV_VARS: Final = (
     EnvVar(
         "AOA_TYPE",
-        "azure if AZURE_ENDPOINT is set, else demo",
-        "provider: azure, yi, gemini, openai or demo",
+        N_("azure if AZURE_ENDPOINT is set, else demo"),
+        N_("provider: azure, yi, gemini, openai or demo"),
     ),
-    EnvVar("AOA_HOST", "127.0.0.1", "address to listen on (0.0.0.0 for Docker)"),
-    EnvVar("AOA_PORT", "8080", "port to listen on"),
-    EnvVar("AOA_VISION", "false", "accepted for compatibility; vision always works"),
-    EnvVar("AOA_ACCESS_TOKEN", "", "when set, clients must send it as their Bearer token"),
+    EnvVar("AOA_HOST", "127.0.0.1", N_("address to listen on (0.0.0.0 for Docker)")),
+    EnvVar("AOA_PORT", "8080", N_("port to listen on")),
+    EnvVar("AOA_VISION", "false", N_("accepted for compatibility; vision always works")),
+    EnvVar("AOA_ACCESS_TOKEN", "", N_("when set, clients must send it as their Bearer token")),
     EnvVar(
         "AOA_CORS_ORIGINS",
-        "localhost origins",
-        "comma-separated origins allowed to use a server-side key from a browser",
+        N_("localhost origins"),
+        N_("comma-separated origins allowed to use a server-side key from a browser"),
     ),
-    EnvVar("AOA_MAX_BODY_BYTES", "33554432", "largest request body accepted (32 MiB)"),
-    EnvVar("AOA_CONNECT_TIMEOUT", "10", "seconds to connect to the upstream"),
-    EnvVar("AOA_READ_TIMEOUT", "600", "seconds to wait for upstream data between reads"),
-    EnvVar("AOA_LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR"),
-    EnvVar("AOA_LOG_FORMAT", "text", "text or json"),
-    EnvVar("AOA_WORKERS", "1", "worker processes sharing the port (SO_REUSEPORT, Unix only)"),
-    EnvVar("AOA_LANG", "from the OS locale", "language of messages: en or zh_CN"),
-    EnvVar("AZURE_ENDPOINT", "", "https://NAME.openai.azure.com/ (required for azure)"),
-    EnvVar("AZURE_API_KEY", "", "server-side key; without it the client's key is passed on"),
-    EnvVar("AZURE_MODEL", "gpt-3.5-turbo", "default deployment name"),
-    EnvVar("AZURE_API_VER", "2023-05-15", "api-version sent to Azure"),
-    EnvVar("AZURE_IGNORE_API_VERSION_CHECK", "false", "do not warn about unknown api-versions"),
+    EnvVar("AOA_MAX_BODY_BYTES", "33554432", N_("largest request body accepted (32 MiB)")),
+    EnvVar("AOA_CONNECT_TIMEOUT", "10", N_("seconds to connect to the upstream")),
+    EnvVar("AOA_READ_TIMEOUT", "600", N_("seconds to wait for upstream data between reads")),
+    EnvVar("AOA_LOG_LEVEL", "INFO", N_("DEBUG, INFO, WARNING or ERROR")),
+    EnvVar("AOA_LOG_FORMAT", "text", N_("text or json")),
+    EnvVar("AOA_WORKERS", "1", N_("worker processes sharing the port (SO_REUSEPORT, Unix only)")),
+    EnvVar("AOA_LANG", N_("from the OS locale"), N_("language of messages: en or zh_CN")),
+    EnvVar("AZURE_ENDPOINT", "", N_("https://NAME.openai.azure.com/ (required for azure)")),
+    EnvVar("AZURE_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
+    EnvVar("AZURE_MODEL", "gpt-3.5-turbo", N_("default deployment name")),
+    EnvVar("AZURE_API_VER", "2023-05-15", N_("api-version sent to Azure")),
+    EnvVar("AZURE_IGNORE_API_VERSION_CHECK", "false", N_("do not warn about unknown api-versions")),
     EnvVar(
         "AZURE_MODEL_ALIAS",
         "",
-        "requested:deployment pairs, e.g. gpt-4:my-gpt4,gpt-3.5-turbo:gpt-35",
+        N_("requested:deployment pairs, e.g. gpt-4:my-gpt4,gpt-3.5-turbo:gpt-35"),
     ),
-    EnvVar("AZURE_VISION", "false", "accepted for compatibility; vision always works"),
-    EnvVar("AZURE_HTTP_PROXY", "", "http://host:port proxy for Azure calls"),
-    EnvVar("AZURE_SOCKS_PROXY", "", "socks5://host:port proxy for Azure calls (wins over HTTP)"),
-    EnvVar("YI_ENDPOINT", "https://api.lingyiwanwu.com", "Yi API address"),
-    EnvVar("YI_API_KEY", "", "server-side key; without it the client's key is passed on"),
-    EnvVar("YI_MODEL", "yi-34b-chat", "default model"),
-    EnvVar("YI_API_VER", "2023-12-15-preview", "api-version query parameter (ignored by 01.ai)"),
-    EnvVar("YI_MODEL_ALIAS", "", "requested:upstream model pairs"),
-    EnvVar("YI_HTTP_PROXY", "", "http proxy for Yi calls"),
-    EnvVar("YI_SOCKS_PROXY", "", "socks5 proxy for Yi calls"),
-    EnvVar("GEMINI_ENDPOINT", "https://generativelanguage.googleapis.com", "Gemini API address"),
-    EnvVar("GEMINI_API_KEY", "", "server-side key; without it the client's key is passed on"),
+    EnvVar("AZURE_VISION", "false", N_("accepted for compatibility; vision always works")),
+    EnvVar("AZURE_HTTP_PROXY", "", N_("http://host:port proxy for Azure calls")),
     EnvVar(
-        "GEMINI_MODEL", "gemini-2.5-flash", "default model (the original's gemini-pro is retired)"
+        "AZURE_SOCKS_PROXY", "", N_("socks5://host:port proxy for Azure calls (wins over HTTP)")
     ),
-    EnvVar("GEMINI_API_VER", "v1beta", "v1beta or v1"),
-    EnvVar("GEMINI_MODEL_ALIAS", "", "requested:upstream model pairs"),
+    EnvVar("YI_ENDPOINT", "https://api.lingyiwanwu.com", N_("Yi API address")),
+    EnvVar("YI_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
+    EnvVar("YI_MODEL", "yi-34b-chat", N_("default model")),
+    EnvVar(
+        "YI_API_VER", "2023-12-15-preview", N_("api-version query parameter (ignored by 01.ai)")
+    ),
+    EnvVar("YI_MODEL_ALIAS", "", N_("requested:upstream model pairs")),
+    EnvVar("YI_HTTP_PROXY", "", N_("http proxy for Yi calls")),
+    EnvVar("YI_SOCKS_PROXY", "", N_("socks5 proxy for Yi calls")),
+    EnvVar(
+        "GEMINI_ENDPOINT", "https://generativelanguage.googleapis.com", N_("Gemini API address")
+    ),
+    EnvVar("GEMINI_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
+    EnvVar(
+        "GEMINI_MODEL",
+        "gemini-2.5-flash",
+        N_("default model (the original's gemini-pro is retired)"),
+    ),
+    EnvVar("GEMINI_API_VER", "v1beta", N_("v1beta or v1")),
+    EnvVar("GEMINI_MODEL_ALIAS", "", N_("requested:upstream model pairs")),
     EnvVar(
         "GEMINI_SAFETY",
         "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
-        "threshold for every harm category: " + ", ".join(GEMINI_SAFETY_LEVELS[1:]),
+        N_(
+            "threshold for every harm category: BLOCK_NONE, BLOCK_ONLY_HIGH, "
+            "BLOCK_MEDIUM_AND_ABOVE, BLOCK_LOW_AND_ABOVE or OFF"
+        ),
     ),
-    EnvVar("GEMINI_HTTP_PROXY", "", "http proxy for Gemini calls"),
-    EnvVar("GEMINI_SOCKS_PROXY", "", "socks5 proxy for Gemini calls"),
+    EnvVar("GEMINI_HTTP_PROXY", "", N_("http proxy for Gemini calls")),
+    EnvVar("GEMINI_SOCKS_PROXY", "", N_("socks5 proxy for Gemini calls")),
     EnvVar(
         "OPENAI_ENDPOINT",
         "https://api.openai.com/v1",
-        "base URL of any OpenAI-compatible API (OpenRouter, DeepSeek, vLLM, Ollama...)",
+        N_("base URL of any OpenAI-compatible API (OpenRouter, DeepSeek, vLLM, Ollama...)"),
     ),
-    EnvVar("OPENAI_API_KEY", "", "server-side key; without it the client's key is passed on"),
-    EnvVar("OPENAI_MODEL", "", "model used when the client sends none"),
-    EnvVar("OPENAI_MODEL_ALIAS", "", "requested:upstream model pairs"),
-    EnvVar("OPENAI_HTTP_PROXY", "", "http proxy for calls to that API"),
-    EnvVar("OPENAI_SOCKS_PROXY", "", "socks5 proxy for calls to that API"),
-    EnvVar("HTTPS_PROXY / NO_PROXY", "", "used when no provider proxy is set"),
+    EnvVar("OPENAI_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
+    EnvVar("OPENAI_MODEL", "", N_("model used when the client sends none")),
+    EnvVar("OPENAI_MODEL_ALIAS", "", N_("requested:upstream model pairs")),
+    EnvVar("OPENAI_HTTP_PROXY", "", N_("http proxy for calls to that API")),
+    EnvVar("OPENAI_SOCKS_PROXY", "", N_("socks5 proxy for calls to that API")),
+    EnvVar("HTTPS_PROXY / NO_PROXY", "", N_("used when no provider proxy is set")),
 )
 DEFAULTS: Final = {v.name: v.default for v in ENV_VARS}
 
@@ -221,6 +234,10 @@ class _Reader:
         self.problems: list[str] = []
         self.warnings: list[str] = []
 
+    def problem(self, name: str, text: str) -> None:
+        """Record a problem; the line starts with the variable's name, which is never translated."""
+        self.problems.append(f"{name}: {text}")
+
     def text(self, name: str, default: str | None = None) -> str:
         value = (self.env.get(name) or "").strip()
         if value:
@@ -234,10 +251,16 @@ class _Reader:
         try:
             value = int(raw) if integer else float(raw)
         except ValueError:
-            self.problems.append(f"{name}: {raw!r} is not a {'whole ' if integer else ''}number")
+            text = _("{value} is not a whole number") if integer else _("{value} is not a number")
+            self.problem(name, text.format(value=repr(raw)))
             return default
         if not lo <= value <= hi:
-            self.problems.append(f"{name}: {raw} is out of range ({lo:g}-{hi:g})")
+            self.problem(
+                name,
+                _("{value} is out of range ({lo}-{hi})").format(
+                    value=raw, lo=f"{lo:g}", hi=f"{hi:g}"
+                ),
+            )
             return default
         return value
 
@@ -247,7 +270,12 @@ class _Reader:
             return default
         value = raw.upper() if upper else raw.lower()
         if value not in choices:
-            self.problems.append(f"{name}: {raw!r} is not one of {', '.join(choices)}")
+            self.problem(
+                name,
+                _("{value} is not one of {choices}").format(
+                    value=repr(raw), choices=", ".join(choices)
+                ),
+            )
             return default
         return value
 
@@ -255,7 +283,7 @@ class _Reader:
         try:
             return parse_aliases(self.env.get(name) or "")
         except ValueError as exc:
-            self.problems.append(f"{name}: {exc}")
+            self.problem(name, str(exc))
             return {}
 
     def url(self, name: str, default: str | None = None) -> str:
@@ -264,7 +292,7 @@ class _Reader:
             return ""
         problem = check_url(raw)
         if problem:
-            self.problems.append(f"{name}: {problem}")
+            self.problem(name, problem)
             return ""
         return raw
 
@@ -277,12 +305,15 @@ class _Reader:
             parts.scheme not in ("http", "https", "socks4", "socks5", "socks5h")
             or not parts.hostname
         ):
-            self.problems.append(f"{name}: {raw!r} is not a proxy URL like socks5://host:1080")
+            self.problem(
+                name,
+                _("{value} is not a proxy URL like socks5://host:1080").format(value=repr(raw)),
+            )
             return ""
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
-            self.problems.append(f"{name}: {raw!r} has a bad port")
+            self.problem(name, _("{value} has a bad port").format(value=repr(raw)))
             return ""
         return parts.geturl()
 
@@ -293,13 +324,15 @@ def check_url(raw: str) -> str | None:
         parts = urlsplit(raw)
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        return f"{raw!r} is not a valid URL"
+        return _("{value} is not a valid URL").format(value=repr(raw))
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"{raw!r} is not an https:// URL"
+        return _("{value} is not an https:// URL").format(value=repr(raw))
     if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        return f"{raw!r} must use https:// (plain http is only allowed for loopback addresses)"
+        return _(
+            "{value} must use https:// (plain http is only allowed for loopback addresses)"
+        ).format(value=repr(raw))
     if parts.query or parts.fragment:
-        return f"{raw!r} must not contain a query or fragment"
+        return _("{value} must not contain a query or fragment").format(value=repr(raw))
     return None
 
 
@@ -314,7 +347,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
 
     host = r.text("AOA_HOST")
     if not _valid_host(host):
-        r.problems.append(f"AOA_HOST: {host!r} is not an IP address or host name")
+        r.problem(
+            "AOA_HOST", _("{value} is not an IP address or host name").format(value=repr(host))
+        )
     providers = {
         "azure": _azure(r, provider == "azure"),
         "yi": ProviderSettings(
@@ -364,7 +399,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_level=r.choice("AOA_LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
         log_format=r.choice("AOA_LOG_FORMAT", ("text", "json"), "text", upper=False),
         workers=int(r.number("AOA_WORKERS", 1, 1, 64, integer=True)),
-        lang=r.text("AOA_LANG", ""),
+        lang=_language(r),
         vision=parse_bool(env.get("AOA_VISION")),
         providers=providers,
         provider_chosen_by_default=not explicit,
@@ -375,20 +410,39 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     return settings
 
 
+def _language(r: _Reader) -> str:
+    """AOA_LANG as a supported language ("zh_CN"), "" for the OS's choice."""
+    raw = r.text("AOA_LANG", "")
+    if not raw or raw.lower() == "auto":
+        return ""
+    lang = normalize(raw)
+    if lang is None:
+        r.problem("AOA_LANG", _("{value} is not one of en, zh_CN").format(value=repr(raw)))
+        return ""
+    return lang
+
+
 def _azure(r: _Reader, active: bool) -> ProviderSettings:
     endpoint = r.url("AZURE_ENDPOINT")
     if active and not endpoint and not any(p.startswith("AZURE_ENDPOINT") for p in r.problems):
-        r.problems.append(
-            "AZURE_ENDPOINT: required for AOA_TYPE=azure, e.g. https://NAME.openai.azure.com/"
+        r.problem(
+            "AZURE_ENDPOINT",
+            _("required for AOA_TYPE=azure, e.g. https://NAME.openai.azure.com/"),
         )
     ignore = parse_bool(r.env.get("AZURE_IGNORE_API_VERSION_CHECK"))
     version = r.text("AZURE_API_VER")
     if not _API_VERSION.match(version):
-        r.problems.append(f"AZURE_API_VER: {version!r} is not an api-version like 2024-10-21")
+        r.problem(
+            "AZURE_API_VER",
+            _("{value} is not an api-version like 2024-10-21").format(value=repr(version)),
+        )
     elif version not in AZURE_KNOWN_API_VERSIONS and not ignore and active:
         r.warnings.append(
-            f"AZURE_API_VER: {version} is not a version aoa knows; sending it anyway "
-            "(set AZURE_IGNORE_API_VERSION_CHECK=true to silence this)"
+            "AZURE_API_VER: "
+            + _(
+                "{value} is not a version aoa knows; sending it anyway "
+                "(set AZURE_IGNORE_API_VERSION_CHECK=true to silence this)"
+            ).format(value=version)
         )
     return ProviderSettings(
         "azure",
