@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import orjson
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from aoa_proxy import __version__
 from aoa_proxy.accesslog import log_request
@@ -278,6 +279,15 @@ def _endpoint(endpoint: Endpoint) -> Handler:
     return handler
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The request body; a body that cannot be decoded (bad gzip, cut short) is a 400."""
+    try:
+        return await request.read()
+    except RequestPayloadError as exc:
+        reason = getattr(exc.__cause__, "message", "") or "it was cut short or badly encoded"
+        raise RequestError(f"The request body could not be read: {reason}") from None
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
     """The client's JSON object, or a 400 that says what is wrong with it."""
     if not raw.strip():
@@ -363,7 +373,7 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     settings, provider = rt.settings, rt.provider  # snapshot: a switch mid-request is harmless
     rec: RequestRecord = request[RECORD]
     rec.provider = provider.name
-    raw = await request.read()
+    raw = await read_body(request)
     body = parse_body(raw)
     validate(endpoint, body)
     if endpoint not in provider.endpoints:
@@ -421,13 +431,18 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
             parsed = orjson.loads(payload)
         except orjson.JSONDecodeError:
             raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
+        if call.stream:  # upstream answered whole: its stream translator takes it as one event
+            chunks = provider.translate_stream(call, _one_event(payload))
+            return await _write_chunks(request, chunks, passed, rec, provider.label)
         out = provider.translate_response(call, parsed)
         _note_usage_obj(rec, out.get("usage"))
-        if call.stream:  # upstream answered whole: replay it as a stream of one chunk
-            raise UpstreamUnreachable(f"{provider.label} did not stream")
         return _bytes_response(request, dumps(out), 200, "application/json", passed)
     finally:
         upstream.close()
+
+
+async def _one_event(data: bytes) -> AsyncIterator[bytes]:
+    yield data
 
 
 def _pass_header(name: str) -> bool:

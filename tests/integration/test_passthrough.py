@@ -256,3 +256,22 @@ async def _collect(gw) -> str:
         model="m", messages=[{"role": "user", "content": "x"}], stream=True
     )
     return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+
+async def test_gzip_request_body_is_accepted(start_gateway):
+    import gzip
+    import json
+
+    gw = await start_gateway({})
+    body = gzip.compress(
+        json.dumps({"model": "m", "messages": [{"role": "user", "content": "zipped"}]}).encode()
+    )
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{gw.url}/v1/chat/completions",
+            data=body,
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        ) as r,
+    ):
+        assert (await r.json())["choices"][0]["message"]["content"] == "Echo: zipped"
