@@ -127,6 +127,7 @@ class Controller:
         self.recent: deque[RequestRecord] = deque(maxlen=100)
         self.runtime: Runtime | None = None
         self.gateway_problem: str | None = None  # set by the shell, e.g. "port in use"
+        self.address: tuple[str, int] | None = None  # where the gateway really listens (shell)
         self._autostart = autostart
         self._launch_command = list(launch_command) if launch_command else None
         self._lock = threading.RLock()
@@ -254,8 +255,9 @@ class Controller:
             if "provider" in changes:
                 self._chosen = None
             problems = []
-            if "start_at_login" in changes:
-                problems += self._set_autostart(bool(changes["start_at_login"]))
+            wanted = changes.get("start_at_login")
+            if wanted is not None and bool(wanted) != self.autostart_enabled():
+                problems += self._set_autostart(bool(wanted))
             self._publish(settings, notify)
             return problems
 
@@ -535,7 +537,7 @@ def _explain(label: str, status: int, body: bytes) -> tuple[bool, str]:
             count = len(json.loads(body).get("data") or [])
         except (ValueError, AttributeError, TypeError):
             count = 0
-        return True, _("Connected to {label}: the key works ({count} models listed).").format(
+        return True, _("Connected to {label}: the key works (models listed: {count}).").format(
             label=label, count=count
         )
     if status in (401, 403):

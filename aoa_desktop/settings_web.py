@@ -186,7 +186,7 @@ def _enter(request: web.Request) -> web.Response:
         return _refuse(
             403, _("Open the settings from the aoa tray menu (this link has expired)."), True
         )
-    response = web.HTTPSeeOther(PREFIX, headers=_SECURITY_HEADERS)
+    response = web.Response(status=303, headers={**_SECURITY_HEADERS, "Location": PREFIX})
     response.set_cookie(COOKIE, request.app[SECRET], httponly=True, samesite="Strict", path=PREFIX)
     return response
 
@@ -408,7 +408,7 @@ def state(controller: Controller) -> dict[str, Any]:
     runtime = controller.runtime
     return {
         "version": __version__,
-        "base_url": _base_url(settings.host, settings.port),
+        "base_url": _base_url(*(controller.address or (settings.host, settings.port))),
         "active": settings.provider,
         "paused": bool(runtime and runtime.paused),
         "global": global_fields,

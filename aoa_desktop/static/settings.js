@@ -1,0 +1,407 @@
+// The aoa settings page. All text comes translated from the server (/settings/api/strings);
+// all data from /settings/api/state. Keys are write-only: the page never receives one.
+"use strict";
+
+const API = "/settings/api/";
+let T = {};
+let state = null;
+let current = null; // provider tab shown
+let dirty = false;
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
+
+function t(id, params = {}) {
+  let text = T[id] || id;
+  for (const [k, v] of Object.entries(params)) text = text.split("{" + k + "}").join(String(v));
+  return text;
+}
+
+async function call(path, body) {
+  const init = body === undefined
+    ? { credentials: "same-origin" }
+    : {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      };
+  const response = await fetch(API + path, init);
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || String(response.status));
+  return data;
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "class") node.className = v;
+    else if (k in node) node[k] = v;
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+function translate(root) {
+  for (const node of $$("[data-t]", root)) node.textContent = t(node.dataset.t);
+}
+
+function markDirty() {
+  dirty = true;
+  status(t("unsaved"), "muted");
+}
+
+function status(text, kind) {
+  const box = $("#save-status");
+  box.textContent = "";
+  box.className = kind || "";
+  if (Array.isArray(text)) {
+    box.append(el("strong", { textContent: t("not_saved") }));
+    const list = el("ul");
+    for (const line of text) list.append(el("li", { textContent: line }));
+    box.append(list);
+  } else {
+    box.textContent = text;
+  }
+}
+
+// ------------------------------------------------------------------ rendering
+
+function envNote(node, field) {
+  node.textContent = field.env ? t("from_env", { name: field.env }) : "";
+}
+
+function setInput(input, field) {
+  input.value = field.value === null || field.value === undefined ? "" : String(field.value);
+  input.placeholder = field.placeholder ? String(field.placeholder) : "";
+  input.disabled = Boolean(field.env);
+}
+
+function renderGeneral() {
+  const g = state.global;
+  const select = $("#g-provider");
+  select.textContent = "";
+  for (const [name, p] of Object.entries(state.providers)) {
+    let label = p.label;
+    if (!p.available) label += " (" + t("not_available") + ")";
+    else if (!p.configured) label += " (" + t("not_configured") + ")";
+    select.append(el("option", { value: name, textContent: label, disabled: !p.available }));
+  }
+  select.value = state.active;
+  select.disabled = Boolean(g.provider.env);
+  envNote($("#g-provider-env"), g.provider);
+  setInput($("#g-host"), g.host);
+  envNote($("#g-host-env"), g.host);
+  setInput($("#g-port"), g.port);
+  envNote($("#g-port-env"), g.port);
+  renderKey($("#token-key"), "access-token", state.access_token);
+  $("#g-login").checked = state.start_at_login;
+}
+
+function renderKey(box, name, key) {
+  box.textContent = "";
+  let text = t("key_none");
+  if (key.stored) text = key.hint ? t("key_stored_hint", { hint: key.hint }) : t("key_stored");
+  box.append(el("span", { class: key.stored ? "key-state ok" : "key-state", textContent: text }));
+  if (key.from_env) {
+    box.append(el("small", { class: "env", textContent: t("from_env", { name: key.env_name }) }));
+    return;
+  }
+  const input = el("input", {
+    type: "password", autocomplete: "new-password", spellcheck: false,
+    placeholder: t("key_placeholder"), class: "key-input",
+  });
+  input.setAttribute("aria-label", t("api_key"));
+  const store = el("button", { type: "button", class: "small", textContent: t("save_key") });
+  const result = el("small", { class: "key-result" });
+  store.addEventListener("click", () => keyAction(name, { key: input.value }, result, input));
+  box.append(input, store);
+  if (key.stored) {
+    const remove = el("button", { type: "button", class: "small danger", textContent: t("delete_key") });
+    remove.addEventListener("click", () => keyAction(name, { delete: true }, result, input));
+    box.append(remove);
+  }
+  box.append(result);
+}
+
+async function keyAction(name, body, result, input) {
+  try {
+    const answer = await call("key", { name, ...body });
+    input.value = "";
+    if (answer.ok) {
+      state = answer.state;
+      renderAll(false);
+      const fresh = name === "access-token" ? $("#token-key") : $(".panel[data-name='" + name + "'] .key");
+      if (fresh) $(".key-result", fresh).textContent = body.delete ? t("key_deleted") : t("key_saved");
+    } else {
+      result.className = "key-result invalid";
+      result.textContent = answer.problems.join(" ");
+    }
+  } catch (err) {
+    result.className = "key-result invalid";
+    result.textContent = err.message;
+  }
+}
+
+function aliasRow(tbody, requested = "", upstream = "", disabled = false) {
+  const a = el("input", { value: requested, class: "alias-from", spellcheck: false, disabled });
+  const b = el("input", { value: upstream, class: "alias-to", spellcheck: false, disabled });
+  a.setAttribute("aria-label", t("requested"));
+  b.setAttribute("aria-label", t("upstream"));
+  const remove = el("button", { type: "button", class: "small remove", textContent: t("remove"), disabled });
+  const row = el("tr", {}, el("td", {}, a), el("td", { class: "arrow", textContent: "\u2192" }),
+    el("td", {}, b), el("td", {}, remove));
+  remove.addEventListener("click", () => { row.remove(); validateAliases(tbody); markDirty(); });
+  for (const input of [a, b]) input.addEventListener("input", () => { validateAliases(tbody); markDirty(); });
+  tbody.append(row);
+  return row;
+}
+
+function validateAliases(tbody) {
+  const box = tbody.closest("[data-field]");
+  const problem = $(".alias-problem", box);
+  const seen = new Set();
+  let message = "";
+  for (const row of $$("tr", tbody)) {
+    const a = $(".alias-from", row), b = $(".alias-to", row);
+    let bad = "";
+    const from = a.value.trim(), to = b.value.trim();
+    if (!from || !to) bad = t("alias_empty");
+    else if (/[,:]/.test(from + to)) bad = t("alias_chars");
+    else if (seen.has(from)) bad = t("alias_duplicate", { name: from });
+    seen.add(from);
+    a.classList.toggle("bad", Boolean(bad) && (!from || /[,:]/.test(from) || bad === t("alias_duplicate", { name: from })));
+    b.classList.toggle("bad", Boolean(bad) && (!to || /[,:]/.test(to)));
+    message = message || bad;
+  }
+  problem.textContent = message;
+  return !message;
+}
+
+function renderProviders() {
+  const tabs = $("#tabs"), panels = $("#panels");
+  tabs.textContent = "";
+  panels.textContent = "";
+  const names = Object.keys(state.providers).filter((n) => n !== "demo");
+  if (!current || !names.includes(current)) current = names.includes(state.active) ? state.active : names[0];
+  for (const name of names) {
+    const p = state.providers[name];
+    const tab = el("button", { type: "button", role: "tab", class: "tab", textContent: p.label });
+    if (name === state.active) tab.append(el("span", { class: "badge", textContent: t("active") }));
+    tab.dataset.name = name;
+    tab.setAttribute("aria-selected", String(name === current));
+    tab.addEventListener("click", () => { current = name; showTab(); });
+    tabs.append(tab);
+    panels.append(renderPanel(name, p));
+  }
+  showTab();
+}
+
+function showTab() {
+  for (const tab of $$("#tabs .tab")) tab.setAttribute("aria-selected", String(tab.dataset.name === current));
+  for (const panel of $$("#panels .panel")) panel.hidden = panel.dataset.name !== current;
+}
+
+function renderPanel(name, p) {
+  const panel = $("#provider-panel").content.firstElementChild.cloneNode(true);
+  panel.dataset.name = name;
+  translate(panel);
+  for (const box of $$("[data-field]", panel)) {
+    const fname = box.dataset.field;
+    const field = p.fields[fname];
+    const label = $("[data-for='" + fname + "']", panel);
+    if (!field) { box.remove(); label.remove(); continue; }
+    const id = "p-" + name + "-" + fname;
+    label.setAttribute("for", id);
+    if (fname === "aliases") {
+      const tbody = $("tbody", box);
+      for (const [a, b] of Object.entries(field.value || {})) aliasRow(tbody, a, b, Boolean(field.env));
+      const add = $(".add-alias", box);
+      add.disabled = Boolean(field.env);
+      add.addEventListener("click", () => { $(".alias-from", aliasRow(tbody)).focus(); markDirty(); });
+      validateAliases(tbody);
+    } else if (fname === "safety") {
+      const select = $("select", box);
+      select.id = id;
+      select.append(el("option", { value: "", textContent: t("default", { value: field.placeholder }) }));
+      for (const level of state.safety_levels) select.append(el("option", { value: level, textContent: level }));
+      select.value = field.value || "";
+      select.disabled = Boolean(field.env);
+      select.addEventListener("change", markDirty);
+    } else {
+      const input = $("input", box);
+      input.id = id;
+      setInput(input, field);
+      input.addEventListener("input", markDirty);
+    }
+    if (field.env) box.append(el("small", { class: "env", textContent: t("from_env", { name: field.env }) }));
+  }
+  renderKey($(".key", panel), name, p.key);
+  const button = $(".test", panel), result = $(".test-result", panel);
+  button.addEventListener("click", () => testConnection(name, button, result));
+  return panel;
+}
+
+function renderRecent() {
+  const rows = $("#recent-rows");
+  rows.textContent = "";
+  for (const rec of state.recent.slice().reverse()) addRecent(rec, false);
+  $("#recent-empty").hidden = state.recent.length > 0;
+}
+
+function addRecent(rec, live = true) {
+  const rows = $("#recent-rows");
+  const time = new Date(rec.time * 1000).toLocaleTimeString();
+  const model = rec.upstream_model && rec.upstream_model !== rec.model
+    ? rec.model + " \u2192 " + rec.upstream_model : rec.model || "\u2014";
+  const tokens = rec.prompt_tokens === null && rec.completion_tokens === null
+    ? "\u2014" : (rec.prompt_tokens || 0) + " + " + (rec.completion_tokens || 0);
+  const statusCell = el("td", { textContent: String(rec.status), title: rec.error || "" });
+  statusCell.className = rec.status >= 400 || rec.error ? "bad-status" : "ok-status";
+  const row = el("tr", {},
+    el("td", { textContent: time }), el("td", { textContent: model, class: "mono" }), statusCell,
+    el("td", { class: "num", textContent: Math.round(rec.duration_ms) + " ms" }),
+    el("td", { class: "num", textContent: tokens }));
+  if (live) rows.prepend(row); else rows.append(row);
+  while (rows.children.length > 50) rows.lastElementChild.remove();
+  $("#recent-empty").hidden = true;
+}
+
+function renderAll(keepStatus = true) {
+  document.title = t("title");
+  $("#base-url").textContent = state.base_url;
+  const problems = $("#problems");
+  problems.textContent = "";
+  for (const line of state.problems) problems.append(el("p", { textContent: line }));
+  problems.hidden = state.problems.length === 0;
+  $("#paused").hidden = !state.paused;
+  renderGeneral();
+  renderProviders();
+  renderRecent();
+  $("#footer").textContent = "aoa " + state.version;
+  dirty = false;
+  if (!keepStatus) status("");
+}
+
+// ------------------------------------------------------------------ actions
+
+function collect() {
+  const g = state.global;
+  const changes = { providers: {} };
+  if (!g.provider.env) changes.provider = $("#g-provider").value;
+  if (!g.host.env) changes.host = $("#g-host").value.trim();
+  if (!g.port.env) {
+    const raw = $("#g-port").value.trim();
+    if (raw) {
+      if (!/^\d+$/.test(raw) || +raw < 1 || +raw > 65535) return { error: t("port_invalid") };
+      changes.port = Number(raw);
+    } else {
+      changes.port = "";
+    }
+  }
+  if (changes.port === "") delete changes.port;
+  if (changes.host === "") delete changes.host;
+  changes.start_at_login = $("#g-login").checked;
+  for (const panel of $$("#panels .panel")) {
+    const name = panel.dataset.name;
+    const fields = state.providers[name].fields;
+    const out = {};
+    for (const box of $$("[data-field]", panel)) {
+      const fname = box.dataset.field;
+      if (fields[fname].env) continue;
+      if (fname === "aliases") {
+        const tbody = $("tbody", box);
+        if (!validateAliases(tbody)) { current = name; showTab(); return { error: $(".alias-problem", box).textContent }; }
+        const table = {};
+        for (const row of $$("tr", tbody)) table[$(".alias-from", row).value.trim()] = $(".alias-to", row).value.trim();
+        out.aliases = table;
+      } else {
+        out[fname] = $("input, select", box).value.trim();
+      }
+    }
+    changes.providers[name] = out;
+  }
+  return { changes };
+}
+
+async function save() {
+  const { changes, error } = collect();
+  if (error) { status([error], "invalid"); return false; }
+  const button = $("#save");
+  button.disabled = true;
+  status(t("saving"), "muted");
+  try {
+    const answer = await call("save", changes);
+    if (!answer.ok) { status(answer.problems, "invalid"); return false; }
+    state = answer.state;
+    renderAll();
+    if (answer.moved) {
+      status("", "ok");
+      const box = $("#save-status");
+      box.append(t("moved", { port: answer.moved.port, base_url: answer.moved.base_url }) + " ",
+        el("a", { href: answer.moved.url, textContent: t("moved_link") }));
+    } else {
+      status(t("saved"), "ok");
+    }
+    return true;
+  } catch (err) {
+    status([err.message], "invalid");
+    return false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function testConnection(name, button, result) {
+  button.disabled = true;
+  result.className = "test-result muted";
+  result.textContent = t("testing");
+  try {
+    if (dirty && !(await save())) { result.textContent = ""; return; }
+    const answer = await call("test", { name });
+    result.className = "test-result " + (answer.ok ? "ok" : "invalid");
+    result.textContent = answer.message;
+  } catch (err) {
+    result.className = "test-result invalid";
+    result.textContent = err.message;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function live() {
+  const source = new EventSource(API + "events");
+  source.onmessage = (event) => {
+    const rec = JSON.parse(event.data);
+    state.recent.push(rec);
+    addRecent(rec);
+  };
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) status(t("offline"), "invalid");
+  };
+}
+
+async function main() {
+  try {
+    T = await call("strings");
+    translate(document);
+    state = await call("state");
+  } catch (err) {
+    $("#problems").hidden = false;
+    $("#problems").textContent = err.message;
+    return;
+  }
+  renderAll(false);
+  $("#save").addEventListener("click", save);
+  for (const id of ["#g-provider", "#g-login"]) $(id).addEventListener("change", markDirty);
+  for (const id of ["#g-host", "#g-port"]) $(id).addEventListener("input", markDirty);
+  $("#copy").addEventListener("click", async () => {
+    try { await navigator.clipboard.writeText(state.base_url); $("#copy").textContent = t("copied"); }
+    catch (err) { /* clipboard blocked: the URL is selectable text anyway */ }
+  });
+  live();
+  document.body.dataset.ready = "true";
+}
+
+main();

@@ -1,0 +1,170 @@
+"""Fixtures for the settings area: the real keyring, a real gateway with the settings page on
+127.0.0.1, fake upstreams, and headless Chromium through Playwright."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from aoa_desktop.autostart import XdgAutostart
+from aoa_desktop.controller import KEYED_PROVIDERS, Controller
+from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore
+from aoa_desktop.settings_web import add_settings_routes, settings_url
+from aoa_proxy.app import create_app
+from aoa_proxy.runtime import Runtime
+from tests.fakes import FakeUpstream
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless=new",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+def _clear_keyring(store: KeyStore) -> None:
+    for name in (*KEYED_PROVIDERS, ACCESS_TOKEN):
+        store.delete(name)
+
+
+@pytest.fixture
+def real_keys() -> Iterator[KeyStore]:
+    """The Secret Service keyring of the test's D-Bus session, emptied of aoa's entries."""
+    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
+        pytest.skip("no D-Bus session: run under dbus-run-session with gnome-keyring (make test)")
+    store = KeyStore()
+    if not store.available:
+        pytest.skip(f"no usable keyring in this D-Bus session: {store.problem}")
+    assert store.backend_name == "Keyring"  # keyring.backends.SecretService.Keyring
+    assert type(store._backend).__module__ == "keyring.backends.SecretService"
+    _clear_keyring(store)
+    yield store
+    _clear_keyring(store)
+
+
+@dataclass
+class Desktop:
+    """One launch of the desktop app's server side: Controller + gateway + settings page."""
+
+    controller: Controller
+    runtime: Runtime
+    runner: web.AppRunner
+    port: int
+    secret: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def settings_url(self) -> str:
+        return settings_url("127.0.0.1", self.port, self.secret)
+
+
+@dataclass
+class Launcher:
+    """Starts launches on a config dir; `stop_all` runs at teardown."""
+
+    autostart_dir: Path
+    running: list[Desktop] = field(default_factory=list)
+
+    async def launch(
+        self, config_dir: Path, keys: KeyStore, env: Mapping[str, str] | None = None
+    ) -> Desktop:
+        controller = Controller(
+            config_dir,
+            env or {},
+            keys,
+            autostart=XdgAutostart(self.autostart_dir),
+            launch_command=["aoa"],
+        )
+        runtime = Runtime(controller.settings)
+        controller.attach(runtime)
+        app = create_app(controller.settings, runtime)
+        secret = secrets.token_urlsafe(24)
+        add_settings_routes(app, controller, secret)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        controller.address = ("127.0.0.1", port)
+        desktop = Desktop(controller, runtime, runner, port, secret)
+        self.running.append(desktop)
+        return desktop
+
+    async def stop(self, desktop: Desktop) -> None:
+        if desktop in self.running:
+            self.running.remove(desktop)
+            await desktop.runner.cleanup()
+
+    async def stop_all(self) -> None:
+        for desktop in list(self.running):
+            await self.stop(desktop)
+
+
+@pytest.fixture
+async def launcher(tmp_path: Path) -> AsyncIterator[Launcher]:
+    launcher = Launcher(tmp_path / "autostart")
+    yield launcher
+    await launcher.stop_all()
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    return tmp_path / "config" / "aoa"
+
+
+@pytest.fixture
+async def fake_upstream() -> AsyncIterator[FakeUpstream]:
+    fake = await FakeUpstream().start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Headless Debian Chromium (never a downloaded browser)."""
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Debian's chromium is not installed (scripts/system-deps.sh)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+Open = Callable[[Desktop], Awaitable[Any]]
+
+
+async def open_settings(browser: Any, desktop: Desktop) -> Any:
+    """A fresh browser context on the settings page, entered the way the tray does it."""
+    context = await browser.new_context(viewport={"width": 1000, "height": 900})
+    page = await context.new_page()
+    await page.goto(desktop.settings_url)
+    await page.wait_for_selector("body[data-ready='true']")
+    return page
+
+
+def files_containing(root: Path, needle: str) -> list[Path]:
+    """Every file under `root` whose bytes contain `needle`."""
+    hits = []
+    for path in root.rglob("*"):
+        if path.is_file() and needle.encode() in path.read_bytes():
+            hits.append(path)
+    return hits
+
+
+SERVICE_NAME = SERVICE
