@@ -8,12 +8,14 @@ from aoa_proxy.config import ProviderSettings
 from aoa_proxy.providers.azure import AzureProvider
 from aoa_proxy.providers.base import Call, Endpoint, LocalProvider, Provider, UpstreamRequest
 from aoa_proxy.providers.demo import DemoProvider
+from aoa_proxy.providers.gemini import GeminiProvider
 from aoa_proxy.providers.openai_compat import OpenAICompatProvider
 from aoa_proxy.providers.yi import YiProvider
 
 REGISTRY: Final[dict[str, type[Provider]]] = {
     "azure": AzureProvider,
     "yi": YiProvider,
+    "gemini": GeminiProvider,
     "openai": OpenAICompatProvider,
     "demo": DemoProvider,
 }

@@ -1,0 +1,459 @@
+"""Gemini answers -> OpenAI objects: completions, stream chunks, errors, embeddings, models.
+
+Wire reference: https://ai.google.dev/api/generate-content#generatecontentresponse
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import secrets
+import struct
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+
+from aoa_proxy.errors import UpstreamError, UpstreamUnreachable, upstream_error
+from aoa_proxy.providers.gemini_request import SIGNATURES
+
+log = logging.getLogger(__name__)
+
+# https://ai.google.dev/api/generate-content#FinishReason -> OpenAI finish_reason.
+# A function call ends with STOP; that becomes tool_calls separately.
+FINISH_REASONS: Final = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "LANGUAGE": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+    "IMAGE_PROHIBITED_CONTENT": "content_filter",
+    "IMAGE_RECITATION": "content_filter",
+    "OTHER": "stop",
+    "MALFORMED_FUNCTION_CALL": "stop",
+    "UNEXPECTED_TOOL_CALL": "stop",
+    "TOO_MANY_TOOL_CALLS": "stop",
+    "NO_IMAGE": "stop",
+    "IMAGE_OTHER": "stop",
+    "FINISH_REASON_UNSPECIFIED": "stop",
+}
+
+# https://ai.google.dev/gemini-api/docs/troubleshooting#error-codes (google.rpc.Code names)
+# -> (HTTP status, OpenAI error type, OpenAI error code).
+ERROR_STATUSES: Final[dict[str, tuple[int, str, str | None]]] = {
+    "INVALID_ARGUMENT": (400, "invalid_request_error", None),
+    "FAILED_PRECONDITION": (400, "invalid_request_error", None),
+    "OUT_OF_RANGE": (400, "invalid_request_error", None),
+    "UNAUTHENTICATED": (401, "invalid_request_error", "invalid_api_key"),
+    "PERMISSION_DENIED": (403, "permission_error", None),
+    "NOT_FOUND": (404, "invalid_request_error", "model_not_found"),
+    "ALREADY_EXISTS": (409, "invalid_request_error", None),
+    "ABORTED": (409, "invalid_request_error", None),
+    "RESOURCE_EXHAUSTED": (429, "rate_limit_error", "rate_limit_exceeded"),
+    "CANCELLED": (499, "invalid_request_error", None),
+    "UNIMPLEMENTED": (501, "server_error", None),
+    "INTERNAL": (500, "server_error", None),
+    "UNKNOWN": (500, "server_error", None),
+    "DATA_LOSS": (500, "server_error", None),
+    "UNAVAILABLE": (503, "server_error", None),
+    "DEADLINE_EXCEEDED": (504, "timeout", None),
+}
+# google.rpc.ErrorInfo reasons that mean "bad key" even though Gemini answers 400 for them.
+# https://ai.google.dev/gemini-api/docs/troubleshooting
+KEY_REASONS: Final = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED"})
+
+_BLOCKED = "Gemini blocked this prompt ({reason}); rephrase it or change GEMINI_SAFETY"
+_FILTERED = "Gemini stopped this answer ({reason})"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(12)}"
+
+
+def call_id() -> str:
+    return f"call_{secrets.token_hex(12)}"
+
+
+# --------------------------------------------------------------------------- parts and usage
+
+
+@dataclass
+class Answer:
+    """One candidate's useful content: answer text (thoughts dropped) and function calls."""
+
+    text: str = ""
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_parts(content: Any) -> Answer:
+    """Text and OpenAI tool calls from a Gemini content; remembers thought signatures."""
+    answer = Answer()
+    parts = content.get("parts") if isinstance(content, Mapping) else None
+    texts: list[str] = []
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, Mapping) or part.get("thought") is True:
+            continue  # a thought part is the model's reasoning, never the answer
+        fc = part.get("functionCall")
+        if isinstance(fc, Mapping):
+            given = fc.get("id")
+            cid = given if isinstance(given, str) and given else call_id()
+            signature = part.get("thoughtSignature")
+            SIGNATURES.remember(cid, signature if isinstance(signature, str) else "")
+            answer.calls.append(
+                {
+                    "id": cid,
+                    "type": "function",
+                    "function": {
+                        "name": str(fc.get("name", "")),
+                        "arguments": orjson.dumps(fc.get("args") or {}).decode(),
+                    },
+                }
+            )
+        elif isinstance(part.get("text"), str):
+            texts.append(part["text"])
+    answer.text = "".join(texts)
+    return answer
+
+
+def finish_reason(raw: Any, has_calls: bool, legacy: bool) -> str:
+    reason = FINISH_REASONS.get(raw, "stop") if isinstance(raw, str) else "stop"
+    if has_calls and reason == "stop":
+        return "function_call" if legacy else "tool_calls"
+    return reason
+
+
+def usage(meta: Any) -> dict[str, Any]:
+    """usageMetadata -> OpenAI usage; thinking tokens count as completion tokens, as on OpenAI."""
+    meta = meta if isinstance(meta, Mapping) else {}
+
+    def count(key: str) -> int:
+        value = meta.get(key)
+        return value if isinstance(value, int) else 0
+
+    # Tool-use prompt tokens (search results etc.) are input the model read.
+    prompt = count("promptTokenCount") + count("toolUsePromptTokenCount")
+    thoughts = count("thoughtsTokenCount")
+    completion = count("candidatesTokenCount") + thoughts
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": count("cachedContentTokenCount")},
+        "completion_tokens_details": {"reasoning_tokens": thoughts},
+    }
+
+
+def _block_reason(payload: Mapping[str, Any]) -> str | None:
+    feedback = payload.get("promptFeedback")
+    reason = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
+    return str(reason) if reason else None
+
+
+def _candidates(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    cands = payload.get("candidates")
+    return [c for c in cands if isinstance(c, Mapping)] if isinstance(cands, list) else []
+
+
+def _index(cand: Mapping[str, Any]) -> int:
+    index = cand.get("index")  # absent for candidate 0 on newer models
+    return index if isinstance(index, int) else 0
+
+
+# --------------------------------------------------------------------------- whole answers
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the client asked for, which decides the answer's shape."""
+
+    model: str
+    chat: bool = True  # False: /v1/completions
+    legacy: bool = False  # the request used `functions`: answer with `function_call`
+    n: int = 1
+    include_usage: bool = False
+    echo: str = ""  # completions with echo: the prompt, prepended to each answer
+
+
+def translate(payload: Any, shape: Shape) -> dict[str, Any]:
+    """A GenerateContentResponse -> chat.completion or text_completion."""
+    if not isinstance(payload, Mapping):
+        raise UpstreamUnreachable("Gemini sent an answer that is not a JSON object")
+    if isinstance(payload.get("error"), Mapping):
+        raise error_from_json(payload["error"], 500, {})
+    cands = sorted(_candidates(payload), key=_index)
+    blocked = _block_reason(payload)
+    choices: list[dict[str, Any]] = []
+    if not cands:
+        if blocked is None:
+            raise UpstreamUnreachable("Gemini answered without any candidate")
+        for i in range(max(shape.n, 1)):
+            choices.append(_choice(shape, i, Answer(), "content_filter", _BLOCKED, blocked))
+    for cand in cands:
+        answer = read_parts(cand.get("content"))
+        raw = cand.get("finishReason")
+        reason = finish_reason(raw, bool(answer.calls), shape.legacy)
+        choices.append(_choice(shape, _index(cand), answer, reason, _FILTERED, str(raw)))
+    out: dict[str, Any] = {
+        "id": new_id("chatcmpl" if shape.chat else "cmpl"),
+        "object": "chat.completion" if shape.chat else "text_completion",
+        "created": int(time.time()),
+        "model": shape.model,
+        "choices": choices,
+        "usage": usage(payload.get("usageMetadata")),
+    }
+    return out
+
+
+def _choice(
+    shape: Shape, index: int, answer: Answer, reason: str, why: str, raw: str
+) -> dict[str, Any]:
+    if not shape.chat:
+        return {
+            "text": shape.echo + answer.text,
+            "index": index,
+            "logprobs": None,
+            "finish_reason": reason,
+        }
+    message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
+    message["refusal"] = (
+        why.format(reason=raw) if reason == "content_filter" and not answer.text else None
+    )
+    if answer.calls and shape.legacy:
+        message["function_call"] = dict(answer.calls[0]["function"])
+    elif answer.calls:
+        message["tool_calls"] = answer.calls
+    elif message["content"] is None and reason != "content_filter":
+        message["content"] = ""  # a plain (empty) answer is a string, never null
+    return {"index": index, "message": message, "logprobs": None, "finish_reason": reason}
+
+
+# --------------------------------------------------------------------------- streams
+
+
+@dataclass
+class _ChoiceState:
+    started: bool = False
+    finished: bool = False
+    tools: int = 0
+
+
+class StreamTranslator:
+    """Turns Gemini SSE payloads into OpenAI chunks, in order, as they arrive."""
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+        self.id = new_id("chatcmpl" if shape.chat else "cmpl")
+        self.created = int(time.time())
+        self.states: dict[int, _ChoiceState] = {}
+        self.usage_meta: Any = None
+
+    def feed(self, payload: Any) -> list[dict[str, Any]]:
+        """Chunks for one upstream payload (raises the upstream's error if it is one)."""
+        if isinstance(payload, list):  # a JSON array of responses (no alt=sse)
+            return [c for item in payload for c in self.feed(item)]
+        if not isinstance(payload, Mapping):
+            raise UpstreamUnreachable("Gemini sent a stream event that is not a JSON object")
+        if isinstance(payload.get("error"), Mapping):
+            raise error_from_json(payload["error"], 500, {})
+        if isinstance(payload.get("usageMetadata"), Mapping):
+            self.usage_meta = payload["usageMetadata"]
+        out: list[dict[str, Any]] = []
+        cands = _candidates(payload)
+        blocked = _block_reason(payload)
+        if not cands and blocked:
+            for i in range(max(self.shape.n, 1)):
+                out += self._open(i)
+                out += self._close(i, "content_filter", _BLOCKED.format(reason=blocked))
+        for cand in cands:
+            out += self._candidate(cand)
+        return out
+
+    def _candidate(self, cand: Mapping[str, Any]) -> list[dict[str, Any]]:
+        i = _index(cand)
+        state = self.states.setdefault(i, _ChoiceState())
+        if state.finished:
+            return []
+        out = self._open(i)
+        answer = read_parts(cand.get("content"))
+        if answer.text:
+            out.append(self._chunk(i, {"content": answer.text}, answer.text))
+        calls = answer.calls[:1] if self.shape.legacy and state.tools == 0 else answer.calls
+        if self.shape.legacy and state.tools:
+            calls = []  # the legacy format has room for one call only
+        for call in calls:
+            if self.shape.legacy:
+                delta: dict[str, Any] = {"function_call": dict(call["function"])}
+            else:
+                delta = {"tool_calls": [{"index": state.tools, **call}]}
+            out.append(self._chunk(i, delta, ""))
+            state.tools += 1
+        raw = cand.get("finishReason")
+        if isinstance(raw, str) and raw != "FINISH_REASON_UNSPECIFIED":
+            reason = finish_reason(raw, state.tools > 0, self.shape.legacy)
+            note = _FILTERED.format(reason=raw) if reason == "content_filter" else None
+            out += self._close(i, reason, note if not answer.text else None)
+        return out
+
+    def _open(self, i: int) -> list[dict[str, Any]]:
+        state = self.states.setdefault(i, _ChoiceState())
+        if state.started:
+            return []
+        state.started = True
+        if self.shape.chat:
+            return [self._chunk(i, {"role": "assistant", "content": ""}, "")]
+        return [self._chunk(i, {}, self.shape.echo)] if self.shape.echo else []
+
+    def _close(self, i: int, reason: str, refusal: str | None) -> list[dict[str, Any]]:
+        state = self.states.setdefault(i, _ChoiceState())
+        state.finished = True
+        delta: dict[str, Any] = {"refusal": refusal} if refusal and self.shape.chat else {}
+        chunk = self._chunk(i, delta, "")
+        chunk["choices"][0]["finish_reason"] = reason
+        return [chunk]
+
+    def _chunk(self, i: int, delta: dict[str, Any], text: str) -> dict[str, Any]:
+        choice: dict[str, Any]
+        if self.shape.chat:
+            choice = {"index": i, "delta": delta, "logprobs": None, "finish_reason": None}
+        else:
+            choice = {"text": text, "index": i, "logprobs": None, "finish_reason": None}
+        chunk: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk" if self.shape.chat else "text_completion",
+            "created": self.created,
+            "model": self.shape.model,
+            "choices": [choice],
+        }
+        if self.shape.include_usage:
+            chunk["usage"] = None
+        return chunk
+
+    def close(self) -> list[dict[str, Any]]:
+        """The closing chunks once the upstream has ended; raises if it ended too early."""
+        if not self.states or not all(s.finished for s in self.states.values()):
+            raise UpstreamUnreachable("Gemini's stream ended before the answer was complete")
+        if not self.shape.include_usage:
+            return []
+        chunk = self._chunk(0, {}, "")
+        chunk["choices"] = []
+        chunk["usage"] = usage(self.usage_meta)
+        return [chunk]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def translate_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+    """A Gemini error answer -> the OpenAI-format error with the matching status."""
+    try:
+        parsed = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, list) and parsed and isinstance(parsed[0], Mapping):
+        parsed = parsed[0]  # streamGenerateContent without alt=sse wraps errors in an array
+    if isinstance(parsed, Mapping) and isinstance(parsed.get("error"), Mapping):
+        return error_from_json(parsed["error"], status, headers)
+    return upstream_error(status, body, headers)
+
+
+_BY_HTTP: Final = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def error_from_json(
+    err: Mapping[str, Any], http_status: int, headers: Mapping[str, str]
+) -> UpstreamError:
+    """A google.rpc.Status object -> UpstreamError with OpenAI's status, type and code."""
+    code = err.get("code")
+    http_status = code if isinstance(code, int) and 400 <= code < 600 else http_status
+    name = err.get("status") if isinstance(err.get("status"), str) else _BY_HTTP.get(http_status)
+    status, kind, oa_code = ERROR_STATUSES.get(
+        str(name),
+        (http_status, "server_error" if http_status >= 500 else "invalid_request_error", None),
+    )
+    if name not in ERROR_STATUSES and http_status >= 400:
+        status = http_status
+    message = str(err.get("message") or f"Gemini returned HTTP {http_status}")
+    param = None
+    details = [d for d in err.get("details") or [] if isinstance(d, Mapping)]
+    if any(d.get("reason") in KEY_REASONS for d in details):
+        status, kind, oa_code = 401, "invalid_request_error", "invalid_api_key"
+    if oa_code == "model_not_found":
+        param = "model"
+        message += " (set GEMINI_MODEL or map the name in GEMINI_MODEL_ALIAS)"
+    out_headers = dict(headers)
+    delay = _retry_delay(details)
+    if delay is not None:
+        out_headers["retry-after"] = str(delay)
+    return UpstreamError(
+        message, status=status, type=kind, code=oa_code, param=param, headers=out_headers
+    )
+
+
+def _retry_delay(details: Sequence[Mapping[str, Any]]) -> int | None:
+    for detail in details:
+        delay = detail.get("retryDelay")
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(0, math.ceil(float(delay[:-1])))
+            except ValueError:
+                return None
+    return None
+
+
+# --------------------------------------------------------------------------- embeddings, models
+
+
+def embeddings(
+    payload: Any, *, model: str, texts: Sequence[str], as_base64: bool
+) -> dict[str, Any]:
+    """A batchEmbedContents answer -> OpenAI embeddings list."""
+    items = payload.get("embeddings") if isinstance(payload, Mapping) else None
+    if not isinstance(items, list) or len(items) != len(texts):
+        raise UpstreamUnreachable("Gemini's embeddings answer does not match the inputs")
+    data = []
+    for i, item in enumerate(items):
+        values = item.get("values") if isinstance(item, Mapping) else None
+        if not isinstance(values, list):
+            raise UpstreamUnreachable("Gemini sent an embedding without values")
+        vector: Any = values
+        if as_base64:
+            vector = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
+        data.append({"object": "embedding", "index": i, "embedding": vector})
+    # Gemini reports no token counts for embeddings: estimate (about 4 bytes a token).
+    tokens = sum(max(1, math.ceil(len(t.encode()) / 4)) for t in texts)
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def model_objects(payload: Any) -> tuple[list[dict[str, Any]], str]:
+    """One page of Gemini's model list -> (OpenAI model objects, next page token)."""
+    if not isinstance(payload, Mapping):
+        return [], ""
+    out = []
+    for entry in payload.get("models") or []:
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        if isinstance(name, str) and name:
+            model_id = name.removeprefix("models/")
+            out.append({"id": model_id, "object": "model", "created": 0, "owned_by": "google"})
+    token = payload.get("nextPageToken")
+    return out, token if isinstance(token, str) else ""
