@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
+from aoa_proxy.errors import RequestError
 from aoa_proxy.providers.base import Call, Endpoint, LocalProvider, model_entry
 from aoa_proxy.text import message_text
 
@@ -51,6 +52,7 @@ class DemoProvider(LocalProvider):
         return (f"Echo: {last}" if last else HINT), _tokens(prompt_text)
 
     def respond(self, call: Call) -> dict[str, Any]:
+        _check(call)
         if call.endpoint is Endpoint.EMBEDDINGS:
             return self._embeddings(call)
         text, prompt_tokens = self._answer(call)
@@ -90,7 +92,12 @@ class DemoProvider(LocalProvider):
             "usage": usage,
         }
 
-    async def respond_stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
+    def respond_stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
+        # Checked here, not in the generator, so bad input is a 400 before the stream starts.
+        _check(call)
+        return self._stream(call)
+
+    async def _stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
         text, prompt_tokens = self._answer(call)
         n = _choices(call)
         chat = call.endpoint is Endpoint.CHAT
@@ -172,6 +179,30 @@ class DemoProvider(LocalProvider):
             "model": call.model or "demo-embedding",
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
+
+
+def _check(call: Call) -> None:
+    """Reject the shapes OpenAI rejects (as a 400), so the demo never trips over them."""
+    options = call.body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise RequestError(
+            "'stream_options' must be an object", param="stream_options", code="invalid_type"
+        )
+    name = {Endpoint.COMPLETIONS: "prompt", Endpoint.EMBEDDINGS: "input"}.get(call.endpoint)
+    if name is None:
+        return
+    value = call.body.get(name)
+    if value is None and name == "prompt":
+        return
+    if isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, (str, int, list)) for v in value)
+    ):
+        return
+    raise RequestError(
+        f"'{name}' must be a string or an array of strings or token ids",
+        param=name,
+        code="invalid_type",
+    )
 
 
 def _choices(call: Call) -> int:
