@@ -625,6 +625,16 @@ async def _write_chunks(
         msg = f"The upstream stream broke off: {_describe(exc)}"
         await response.write(frame(UpstreamUnreachable(msg).payload()))
         return response
+    except ConnectionResetError:
+        raise  # the client went away: nobody to tell
+    except Exception:
+        # The status line is sent: a second response would corrupt the stream, so end it
+        # with an error event instead (a translator bug must not look like a clean answer).
+        log.exception("stream from %s failed", label)
+        rec.error = "internal error"
+        err = AoaError("The gateway hit an unexpected error mid-stream; see its log")
+        await response.write(frame(err.payload()))
+        return response
     await response.write(DONE)
     await response.write_eof()
     return response
