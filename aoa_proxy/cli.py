@@ -8,24 +8,14 @@ import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from aoa_proxy import __version__
 from aoa_proxy.config import ENV_VARS, PROVIDERS, Settings, load_settings
 from aoa_proxy.errors import ConfigError
-from aoa_proxy.i18n import _, detect_language, set_language
+from aoa_proxy.i18n import HelpFormatter, _, detect_language, set_language
 from aoa_proxy.security import mask
 
 log = logging.getLogger("aoa")
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """argparse's own words ("usage:") in the current language; argparse has no catalogue."""
-
-    def add_usage(
-        self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None
-    ) -> None:
-        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,24 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aoa-proxy",
         description=_("An OpenAI-compatible gateway for Azure OpenAI, Yi, Gemini and other hosts."),
         epilog=_("environment variables:") + f"\n{env_help}",
-        formatter_class=_HelpFormatter,
-        add_help=False,
+        formatter_class=HelpFormatter,
     )
-    options = parser.add_argument_group(_("options"))
-    options.add_argument("-h", "--help", action="help", help=_("show this help and exit"))
-    options.add_argument(
+    parser.add_argument(
         "--host", help=_("address to listen on (overrides AOA_HOST; default 127.0.0.1)")
     )
-    options.add_argument(
+    parser.add_argument(
         "--port", type=int, help=_("port to listen on (overrides AOA_PORT; default 8080)")
     )
-    options.add_argument("--type", choices=PROVIDERS, help=_("provider (overrides AOA_TYPE)"))
-    options.add_argument(
-        "--version",
-        action="version",
-        version=f"aoa-proxy {__version__}",
-        help=_("show the version and exit"),
-    )
+    parser.add_argument("--type", choices=PROVIDERS, help=_("provider (overrides AOA_TYPE)"))
+    parser.add_argument("--version", action="version", version=f"aoa-proxy {__version__}")
     return parser
 
 

@@ -12,6 +12,7 @@ still takes effect.
 
 from __future__ import annotations
 
+import argparse
 import gettext
 import logging
 import os
@@ -19,7 +20,7 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,34 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 def N_(message: str) -> str:
     """Mark `message` for the catalogue without translating it yet; `_()` it where shown."""
     return message
+
+
+# argparse's own words, which it looks up in a catalogue of its own that Python does not ship.
+_ARGPARSE_WORDS: Final = (
+    N_("usage: "),
+    N_("options"),
+    N_("positional arguments"),
+    N_("show this help message and exit"),
+    N_("show program's version number and exit"),
+)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """An argparse formatter that shows argparse's own words and every help text translated.
+
+    Use as `formatter_class=HelpFormatter`, and build the parser after `set_language()`.
+    """
+
+    def add_usage(
+        self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None
+    ) -> None:
+        super().add_usage(usage, actions, groups, _("usage: ") if prefix is None else prefix)
+
+    def start_section(self, heading: str | None) -> None:
+        super().start_section(_(heading) if heading else heading)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return _(action.help) if action.help else action.help
 
 
 def normalize(tag: str) -> str | None:
