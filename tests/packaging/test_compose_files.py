@@ -1,0 +1,133 @@
+"""example/*.yml: valid Compose files whose aoa settings load, published on loopback only.
+
+With the docker compose plugin installed, `docker compose config` checks them too; here (no
+plugin, no engine) they are validated against the Compose Specification's JSON schema.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import pytest
+import yaml
+
+from aoa_proxy.config import ENV_VARS, load_settings
+from tests.packaging.conftest import ROOT
+from tests.packaging.dockerfile import parse
+
+EXAMPLES = ROOT / "example"
+ORIGINALS = ("azure", "azure-gpt4v", "yi", "gemini")  # the upstream project's four examples
+FILES = sorted(EXAMPLES.glob("docker-compose.*.yml"))
+SCHEMA = json.loads((Path(__file__).parent / "data" / "compose-spec.json").read_text())
+KNOWN_VARS = {v.name for v in ENV_VARS if v.name.isupper() and " " not in v.name}
+
+# Stand-ins for the "<your ... key>" placeholders, so the settings can be loaded for real.
+PLACEHOLDERS = {
+    "AZURE_ENDPOINT": "https://example-resource.openai.azure.com/",
+    "AZURE_API_KEY": "azure-test-key",
+    "YI_API_KEY": "yi-test-key",
+    "GEMINI_API_KEY": "gemini-test-key",
+}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment as a dict, with ${VAR:-default} resolved to its default."""
+    raw = service.get("environment", {})
+    pairs = dict(item.split("=", 1) for item in raw) if isinstance(raw, list) else dict(raw)
+    return {k: re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", str(v)) for k, v in pairs.items()}
+
+
+def _aoa(data: dict[str, Any]) -> dict[str, Any]:
+    service = data["services"]["aoa"]
+    assert isinstance(service, dict)
+    return service
+
+
+def test_the_originals_examples_all_exist() -> None:
+    names = {p.name for p in FILES}
+    for kind in ORIGINALS:
+        assert f"docker-compose.{kind}.yml" in names
+    assert len(FILES) > len(ORIGINALS)  # plus at least one pairing with a chat UI
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_compose_file_matches_the_compose_schema(path: Path) -> None:
+    validator = jsonschema_rs.validator_for(SCHEMA)
+    errors = [f"{e.instance_path}: {e.message}" for e in validator.iter_errors(_load(path))]
+    assert errors == []
+
+
+@pytest.mark.skipif(
+    shutil.which("docker") is None
+    or subprocess.run(["docker", "compose", "version"], capture_output=True).returncode != 0,
+    reason="the docker compose plugin is not installed (schema check above still ran)",
+)
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_docker_compose_config_accepts_the_file(path: Path) -> None:
+    done = subprocess.run(
+        ["docker", "compose", "-f", str(path), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_schema_check_catches_a_broken_file() -> None:
+    # guards the check above against a schema that accepts anything
+    validator = jsonschema_rs.validator_for(SCHEMA)
+    broken = {"services": {"aoa": {"image": 1, "enviroment": ["AOA_TYPE=yi"]}}}
+    assert len(list(validator.iter_errors(broken))) == 2
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_aoa_service_builds_this_repository(path: Path) -> None:
+    build = _aoa(_load(path))["build"]
+    context = (path.parent / (build if isinstance(build, str) else build["context"])).resolve()
+    assert context == ROOT
+    assert (context / "Dockerfile").is_file()
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_aoa_settings_in_the_file_load(path: Path) -> None:
+    env = _environment(_aoa(_load(path)))
+    assert set(env) <= KNOWN_VARS, set(env) - KNOWN_VARS  # no typos: aoa would ignore them
+    image_env = parse(ROOT / "Dockerfile")[1][-1].env()
+    real = {**image_env, **env}
+    real.update({k: v for k, v in PLACEHOLDERS.items() if k in env})
+    settings = load_settings(real)
+    assert settings.provider == env["AOA_TYPE"]
+    assert settings.host == "0.0.0.0"
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_published_ports_stay_on_loopback(path: Path) -> None:
+    # A server-side key on an open port lets anyone spend it, so the examples publish on
+    # 127.0.0.1 (a service reachable only over the compose network publishes nothing).
+    for name, service in _load(path)["services"].items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port}"
+
+
+def test_chat_ui_pairing_points_at_aoa_with_its_token() -> None:
+    data = _load(EXAMPLES / "docker-compose.open-webui.yml")
+    aoa_env = _environment(_aoa(data))
+    ui = next(s for name, s in data["services"].items() if name != "aoa")
+    ui_env = _environment(ui)
+    port = parse(ROOT / "Dockerfile")[1][-1].env()["AOA_PORT"]
+    assert ui_env["OPENAI_API_BASE_URL"] == f"http://aoa:{port}/v1"
+    assert aoa_env["AOA_ACCESS_TOKEN"]
+    assert ui_env["OPENAI_API_KEY"] == aoa_env["AOA_ACCESS_TOKEN"]
+    assert ui["depends_on"]["aoa"]["condition"] == "service_healthy"  # the image's HEALTHCHECK
