@@ -38,7 +38,9 @@ class TunnelProxy:
             writer.close()
             return
         host, port = target.rsplit(":", 1)
-        await self._tunnel(reader, writer, host, int(port), b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await self._tunnel(
+            reader, writer, host, int(port), b"HTTP/1.1 200 Connection established\r\n\r\n"
+        )
 
     async def _socks5(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _ver, nmethods = await reader.readexactly(2)
@@ -56,8 +58,14 @@ class TunnelProxy:
         (port,) = struct.unpack("!H", await reader.readexactly(2))
         await self._tunnel(reader, writer, host, port, b"\x05\x00\x00\x01\x7f\x00\x00\x01\x00\x00")
 
-    async def _tunnel(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      host: str, port: int, ok: bytes) -> None:
+    async def _tunnel(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        host: str,
+        port: int,
+        ok: bytes,
+    ) -> None:
         self.tunnels.append((host, port))
         up_reader, up_writer = await asyncio.open_connection(host, port)
         writer.write(ok)
