@@ -47,7 +47,16 @@ TOOL_CHOICE_MODES: Final = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
 
 # reasoning_effort -> thinkingBudget for budget-based models (Gemini 2.x), the numbers Google's
 # own OpenAI-compatible endpoint uses: https://ai.google.dev/gemini-api/docs/openai#thinking
-THINKING_BUDGETS: Final = {"none": 0, "minimal": 1024, "low": 1024, "medium": 8192, "high": 24576}
+# "xhigh" and "max" get the largest budget every 2.5 model accepts (Flash stops at 24576).
+THINKING_BUDGETS: Final = {
+    "none": 0,
+    "minimal": 1024,
+    "low": 1024,
+    "medium": 8192,
+    "high": 24576,
+    "xhigh": 24576,
+    "max": 24576,
+}
 # reasoning_effort -> thinkingLevel for Gemini 3+ (which cannot switch thinking off; "minimal" and
 # "medium" exist on Flash only, so they map to levels every model accepts).
 # https://ai.google.dev/gemini-api/docs/thinking#thinking-levels
@@ -57,6 +66,8 @@ THINKING_LEVELS: Final = {
     "low": "low",
     "medium": "high",
     "high": "high",
+    "xhigh": "high",
+    "max": "high",
 }
 
 # OpenAI input_audio formats -> MIME types Gemini accepts.
