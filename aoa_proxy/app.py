@@ -298,7 +298,27 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = _parse_body_slow(raw, exc)
     if not isinstance(body, dict):
         raise RequestError(f"The request body must be a JSON object, not {type(body).__name__}")
+    if _deeper_than(body, MAX_JSON_DEPTH):
+        raise RequestError(f"The request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
     return body
+
+
+# Re-encoding (aliases, Gemini) and schema translation recurse; real requests nest a few levels.
+MAX_JSON_DEPTH = 200
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """True if containers nest more than `limit` levels (iterative: no recursion to blow up)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
+    return False
 
 
 def _parse_body_slow(raw: bytes, first: Exception) -> Any:
