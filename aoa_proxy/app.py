@@ -329,7 +329,7 @@ def _parse_body_slow(raw: bytes, first: Exception) -> Any:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise RequestError("The request body is not valid UTF-8") from None
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: also integers over 4300 digits
         raise RequestError(f"The request body is not valid JSON: {first}") from None
 
 
