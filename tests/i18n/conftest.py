@@ -53,3 +53,8 @@ def run_cli() -> RunCli:
         )
 
     return run
+
+
+# The settings page's fixtures (real gateway + page on 127.0.0.1, Debian Chromium), shared
+# rather than copied so both areas drive the page the same way.
+from tests.desktop_settings.conftest import browser, config_dir, launcher  # noqa: E402, F401

@@ -1,0 +1,72 @@
+"""The settings page speaks Chinese under zh_CN, in a real browser, with no English left over."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from aoa_desktop.keys import KeyStore
+from aoa_desktop.settings_web import page_strings
+from aoa_proxy.i18n import set_language
+from tests.desktop_settings.conftest import Launcher, open_settings
+from tests.i18n.conftest import ROOT
+
+SCREENSHOT = ROOT / "docs" / "screenshots" / "settings.zh-CN.png"
+
+
+async def _a_few_requests(url: str) -> None:
+    """Requests through the (demo) gateway, so the page's recent-requests table has rows."""
+    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    for model in ("gpt-4o", "gpt-4o-mini", "gpt-4o"):
+        await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "你好"}]
+        )
+    await client.close()
+
+
+async def _visible_text(page: Any) -> str:
+    text: str = await page.locator("body").inner_text()
+    return text
+
+
+async def test_settings_page_is_chinese_under_zh_cn(
+    browser: Any, launcher: Launcher, config_dir: Path, tmp_path: Path
+) -> None:
+    english = page_strings()  # the process language is English in tests unless set
+    set_language("zh_CN")
+    chinese = page_strings()
+    desktop = await launcher.launch(config_dir, KeyStore())
+    await _a_few_requests(desktop.url)
+    page = await open_settings(browser, desktop)
+
+    assert await page.locator("#general h2").inner_text() == chinese["general"] == "常规"
+    assert await page.locator("#save").inner_text() == "保存"
+    await page.wait_for_function("document.querySelectorAll('#recent-rows tr').length >= 3")
+    text = await _visible_text(page)
+    assert chinese["recent"] in text
+    # No English sentence of the page is left (short words like "Model" may be model names).
+    leftovers = [s for k, s in english.items() if len(s) > 12 and s != chinese[k] and s in text]
+    assert leftovers == []
+
+    shot = tmp_path / "settings.zh-CN.png"
+    await page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("AOA_UPDATE_SCREENSHOTS") or not SCREENSHOT.exists():
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT)
+    await page.context.close()
+
+
+async def test_settings_page_is_english_by_default(
+    browser: Any, launcher: Launcher, config_dir: Path
+) -> None:
+    set_language("en")
+    desktop = await launcher.launch(config_dir, KeyStore())
+    page = await open_settings(browser, desktop)
+    assert await page.locator("#general h2").inner_text() == "General"
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in await _visible_text(page))
+    await page.context.close()
