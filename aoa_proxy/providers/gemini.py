@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, Final
 from urllib.parse import quote, urlencode
@@ -33,6 +34,7 @@ from aoa_proxy.providers.base import (
 log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDING_MODEL: Final = "gemini-embedding-001"
+_OPENAI_EMBEDDING: Final = re.compile(r"^text-embedding-(ada|3)")
 _MAX_MODEL_PAGES: Final = 50  # a safety stop should the upstream repeat its page token
 _FETCH_PARALLEL: Final = 4
 # Image bytes Gemini accepts inline; anything else fetched from a URL is refused.
@@ -88,8 +90,8 @@ class GeminiProvider(Provider):
         model = call.upstream_model or self.settings.model
         headers = self._headers(call.key)
         if call.endpoint is Endpoint.EMBEDDINGS:
-            if "embed" not in model:
-                # A chat model cannot embed; OpenAI embedding names map to Gemini's default.
+            if "embed" not in model or _OPENAI_EMBEDDING.match(model):
+                # A chat model cannot embed; OpenAI's embedding names map to Gemini's default.
                 model = DEFAULT_EMBEDDING_MODEL
             path = _model_path(model)
             body = rq.embed_body(call.body, path)

@@ -8,6 +8,7 @@ non-streaming answer is the chunks merged, as Gemini's own is. Anything Gemini w
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -20,7 +21,7 @@ from aiohttp.test_utils import TestServer
 
 from tests.fakes import Received
 
-Reply = Callable[[dict[str, Any], str], list[dict[str, Any]]]
+Reply = Callable[[dict[str, Any], str], list[Any]]  # chunks, or raw SSE lines as str
 
 GOOD_KEYS = {"server-key", "client-gemini-key"}
 
@@ -429,6 +430,9 @@ class FakeGemini:
     received: list[Received] = field(default_factory=list)
     server: TestServer | None = None
     version: str = "v1beta"
+    sse: bool = True  # False: answer streams with the JSON-array form even when alt=sse
+    pause_after: int | None = None  # stop streaming after this many events until `resume`
+    resume: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -517,11 +521,13 @@ class FakeGemini:
         chunks = self.reply(body, model)
         if method == "generateContent":
             return web.json_response(merge(chunks))
-        if request.query.get("alt") != "sse":
+        if request.query.get("alt") != "sse" or not self.sse:
             return web.json_response(chunks)  # Gemini's JSON-array stream form
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        for chunk in chunks:
+        for i, chunk in enumerate(chunks):
+            if i == self.pause_after:
+                await self.resume.wait()
             raw = chunk if isinstance(chunk, str) else "data: " + json.dumps(chunk)
             await resp.write(raw.encode() + b"\r\n\r\n")  # Google separates events with CRLFs
         await resp.write_eof()
