@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import keyring
 import keyring.errors
-from keyring.backend import KeyringBackend
+from keyring.backend import KeyringBackend, get_all_keyring
 
 from aoa_proxy.i18n import _
 
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 SERVICE: Final = "aoa"
 ACCESS_TOKEN: Final = "access-token"  # the gateway's own access token lives beside the API keys
+
 
 class KeyStoreError(Exception):
     """A key could not be read, stored or removed; the message is for the user."""
@@ -41,7 +42,7 @@ def _unsafe_reason(backend: Any) -> str | None:
     return None
 
 
-def _pick_backend(backend: KeyringBackend) -> tuple[KeyringBackend | None, str | None]:
+def _pick_backend(backend: Any) -> tuple[KeyringBackend | None, str | None]:
     """The one backend to use, and a problem if there is none.
 
     keyring's chainer writes to the first backend that accepts a key; if the real keyring
@@ -49,12 +50,35 @@ def _pick_backend(backend: KeyringBackend) -> tuple[KeyringBackend | None, str |
     """
     candidates: list[KeyringBackend] = list(getattr(backend, "backends", None) or [backend])
     problem: str | None = None
-    for candidate in sorted(candidates, key=lambda b: b.priority, reverse=True):
+    for candidate in sorted(candidates, key=_priority, reverse=True):
         reason = _unsafe_reason(candidate)
         if reason is None:
             return candidate, None
         problem = problem or reason
     return None, problem or _no_keyring()
+
+
+def _priority(backend: KeyringBackend) -> float:
+    try:
+        return float(backend.priority)
+    except Exception:
+        return -1.0
+
+
+class _Candidates:
+    """Several backends offered to _pick_backend as if they were keyring's chain."""
+
+    def __init__(self, backends: list[KeyringBackend]) -> None:
+        self.backends = backends
+
+
+def _viable(backend: KeyringBackend) -> bool:
+    if hasattr(backend, "backends"):  # the chainer itself: its members are listed separately
+        return False
+    try:
+        return float(backend.priority) > 0
+    except Exception:  # keyring's way of saying "not usable here"
+        return False
 
 
 def _no_keyring() -> str:
@@ -68,8 +92,15 @@ def _no_keyring() -> str:
 class KeyStore:
     """get/set/delete one key per provider in the OS keyring."""
 
-    def __init__(self, backend: KeyringBackend | None = None) -> None:
-        chosen, problem = _pick_backend(backend or keyring.get_keyring())
+    def __init__(self, backend: Any = None) -> None:
+        if backend is not None:
+            chosen, problem = _pick_backend(backend)
+        else:
+            chosen, problem = _pick_backend(keyring.get_keyring())
+            if chosen is None:  # keyring preferred an unsafe backend: is a real one there too?
+                others = [b for b in get_all_keyring() if _viable(b)]
+                chosen = _pick_backend(_Candidates(others))[0] if others else None
+                problem = None if chosen is not None else problem
         self._backend = chosen
         self.problem: str | None = problem
         if problem:

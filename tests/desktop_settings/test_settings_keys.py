@@ -9,7 +9,6 @@ from typing import Any
 
 import keyring.backends.fail
 import pytest
-from keyring.backend import KeyringBackend
 
 from aoa_desktop.controller import Controller
 from aoa_desktop.keys import KeyStore, KeyStoreError
@@ -70,14 +69,15 @@ def test_no_keyring_backend_refuses_to_store_and_says_so(tmp_path: Path) -> None
     assert controller.settings.providers["yi"].api_key == ""
 
 
-class _FileKeyring(KeyringBackend):
-    """Stands in for keyrings.alt's file backends: a backend that has a `file_path`."""
+class _FileKeyring:
+    """Stands in for keyrings.alt's file backends: a backend that has a `file_path`.
 
-    priority = 10
+    Duck-typed on purpose: a KeyringBackend subclass would register itself with keyring and
+    could become every later test's default backend.
+    """
+
+    priority = 10.0
     file_path = "/tmp/should-never-be-written.cfg"
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
 
     def get_password(self, service: str, username: str) -> str | None:
         raise AssertionError("a file-backed keyring must not be used")
@@ -100,17 +100,49 @@ def test_file_backed_keyring_is_refused() -> None:
 
 def test_chain_skips_file_backend_for_the_real_one(real_keys: KeyStore) -> None:
     """keyring's chainer would fall back to the file; KeyStore picks the safe backend only."""
-    from keyring.backends.chainer import ChainerBackend
-
     real: Any = real_keys._backend
 
-    class Chain(ChainerBackend):
-        backends = [_FileKeyring(), real]  # the order keyring would try them in
-
-        def __init__(self) -> None:
-            super().__init__()  # type: ignore[no-untyped-call]
+    class Chain:  # shaped like keyring's ChainerBackend: tried in this order
+        priority = 10.0
+        backends = [_FileKeyring(), real]
 
     keys = KeyStore(Chain())
     assert keys.available and keys._backend is real
     keys.set("yi", "yi-key-abcdef0123456")
     assert _secret_tool("yi") == "yi-key-abcdef0123456"
+
+
+async def test_access_token_from_keyring_guards_the_gateway(
+    real_keys: KeyStore, tmp_path: Path
+) -> None:
+    import aiohttp
+
+    from aoa_desktop.keys import ACCESS_TOKEN
+    from aoa_proxy.app import create_app
+    from aoa_proxy.runtime import Runtime
+
+    controller = Controller(tmp_path / "aoa", {}, real_keys)
+    runtime = Runtime(controller.settings)
+    controller.attach(runtime)
+    runner = aiohttp.web.AppRunner(create_app(controller.settings, runtime), access_log=None)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1/models"
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(url) as r:
+                assert r.status == 200  # no token yet
+            assert controller.set_key(ACCESS_TOKEN, "local-token-0123456789") == []
+            assert _secret_tool(ACCESS_TOKEN) == "local-token-0123456789"
+            async with s.get(url) as r:
+                assert r.status == 401
+            headers = {"Authorization": "Bearer local-token-0123456789"}
+            async with s.get(url, headers=headers) as r:
+                assert r.status == 200
+            assert controller.delete_key(ACCESS_TOKEN) == []
+            async with s.get(url) as r:
+                assert r.status == 200
+    finally:
+        await runner.cleanup()
+    assert files_containing(tmp_path, "local-token-0123456789") == []

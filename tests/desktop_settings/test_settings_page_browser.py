@@ -152,3 +152,29 @@ async def test_key_saved_through_page_is_in_secret_service_and_used_upstream(
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, SCREENSHOT)
     await page.context.close()
+
+
+async def test_page_shows_environment_values_read_only_and_missing_keyring(
+    browser: Any, launcher: Launcher, config_dir: Path
+) -> None:
+    import keyring.backends.fail
+
+    keys = KeyStore(keyring.backends.fail.Keyring())  # type: ignore[no-untyped-call]
+    env = {"AZURE_ENDPOINT": "https://env.openai.azure.com/", "AOA_PORT": "8123"}
+    desktop = await launcher.launch(config_dir, keys, env)
+    page = await open_settings(browser, desktop)
+    assert "No system keyring is available" in await page.inner_text("#problems")
+    assert await page.is_disabled("#g-port")
+    assert await page.inner_text("#g-port-env") == "from environment (AOA_PORT)"
+    panel = await _show_provider(page, "Azure OpenAI")
+    endpoint = panel.locator("[data-field='endpoint'] input")
+    assert await endpoint.is_disabled()
+    assert await endpoint.input_value() == "https://env.openai.azure.com/"
+    assert "from environment (AZURE_ENDPOINT)" in await panel.inner_text()
+    # Storing a key is refused with the reason, and nothing is written anywhere.
+    await panel.locator("input.key-input").fill("sk-azure-0123456789abcdef")
+    await panel.get_by_role("button", name="Store key").click()
+    await page.wait_for_selector(".panel:not([hidden]) .key-result.invalid")
+    assert "No system keyring" in await panel.locator(".key-result").inner_text()
+    assert files_containing(config_dir.parent, "sk-azure-0123456789abcdef") == []
+    await page.context.close()
