@@ -34,6 +34,8 @@ from aoa_proxy.providers.base import (
 log = logging.getLogger(__name__)
 
 DEFAULT_EMBEDDING_MODEL: Final = "gemini-embedding-001"
+# OpenAI model names (clients that cannot change theirs) go to GEMINI_MODEL.
+_OPENAI_CHAT: Final = re.compile(r"^(gpt-|chatgpt-|o\d(-|$)|text-davinci|davinci|babbage)")
 _OPENAI_EMBEDDING: Final = re.compile(r"^text-embedding-(ada|3)")
 _MAX_MODEL_PAGES: Final = 50  # a safety stop should the upstream repeat its page token
 _FETCH_PARALLEL: Final = 4
@@ -57,6 +59,14 @@ class GeminiProvider(Provider):
     def base_url(self) -> str:
         endpoint = self.settings.endpoint or "https://generativelanguage.googleapis.com"
         return f"{endpoint.rstrip('/')}/{self.settings.api_version or 'v1beta'}"
+
+    def resolve_model(self, model: str) -> str:
+        """Alias target; else GEMINI_MODEL for an empty or OpenAI model name; else the name."""
+        if model in self.settings.aliases:
+            return self.settings.aliases[model]
+        if not model.strip() or _OPENAI_CHAT.match(model):
+            return self.settings.model
+        return model.strip()
 
     def _headers(self, key: str) -> dict[str, str]:
         return {"Content-Type": "application/json", "x-goog-api-key": key}

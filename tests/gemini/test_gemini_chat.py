@@ -433,3 +433,12 @@ async def test_gemini_bad_input_is_a_clear_400(
         await gw.client().chat.completions.create(**body)
     assert info.value.param == param
     assert not gemini.posts
+
+
+@pytest.mark.parametrize("name", ["gpt-3.5-turbo", "o3-mini", "gpt-4o"])
+async def test_gemini_openai_model_names_use_the_default_model(
+    gw: Gateway, gemini: FakeGemini, name: str
+) -> None:
+    data = await _chat(gw, model=name, messages=[{"role": "user", "content": "x"}])
+    strict_chat(data, name)  # the answer names the model the client asked for
+    assert gemini.last.path == "/v1beta/models/gemini-2.5-flash:generateContent"
