@@ -1,0 +1,217 @@
+"""The servers compared, each pointed at the same mock upstream: how to start each one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.procs import Server, clean_env, free_port
+
+HERE = Path(__file__).resolve().parent
+LITELLM_VENV = Path("/tmp/aoa-bench-litellm")
+MODEL = "gpt-4o-mini"
+
+
+@dataclass
+class Column:
+    key: str
+    title: str
+    server: Server | None  # None: unavailable
+    reason: str = ""  # why unavailable
+    streams: bool = True
+    concurrency: tuple[int, ...] = (1, 16, 64)
+
+
+def _py(name: str) -> list[str]:
+    return [sys.executable, str(HERE / name)]
+
+
+def mock(tmp: Path, chunks: int, gap_ms: float, cores: str | None) -> Server:
+    port = free_port()
+    argv = _py("mock_upstream.py") + [
+        "--port",
+        str(port),
+        "--chunks",
+        str(chunks),
+        "--gap-ms",
+        str(gap_ms),
+    ]
+    return Server("mock", argv, port, tmp / "mock.log", clean_env({}), cores)
+
+
+def nginx(tmp: Path, upstream: int, cores: str | None) -> Column:
+    exe = shutil.which("nginx") or next(
+        (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+    )
+    if exe is None:
+        return Column(
+            "nginx", "nginx", None, "nginx is not installed (apt-get install nginx-light)"
+        )
+    port = free_port()
+    root = tmp / "nginx"
+    root.mkdir(exist_ok=True)
+    # One process (no master), no access log, keep-alive to the upstream, no buffering (SSE).
+    conf = f"""
+worker_processes 1;
+daemon off;
+master_process off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {root}/body;
+  proxy_temp_path {root}/proxy;
+  fastcgi_temp_path {root}/fastcgi;
+  uwsgi_temp_path {root}/uwsgi;
+  scgi_temp_path {root}/scgi;
+  upstream mock {{ server 127.0.0.1:{upstream}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }}
+  }}
+}}
+"""
+    (root / "nginx.conf").write_text(conf)
+    argv = [exe, "-p", str(root), "-e", str(root / "error.log"), "-c", str(root / "nginx.conf")]
+    return Column("nginx", "nginx", Server("nginx", argv, port, tmp / "nginx.log", {}, cores))
+
+
+def bare(tmp: Path, upstream: int, cores: str | None) -> Column:
+    port = free_port()
+    argv = _py("bare_proxy.py") + [str(port), f"http://127.0.0.1:{upstream}"]
+    server = Server("bare", argv, port, tmp / "bare.log", clean_env({}), cores)
+    return Column("bare", "bare aiohttp", server)
+
+
+def _aoa_argv() -> list[str]:
+    script = Path(sys.executable).with_name("aoa-proxy")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "aoa_proxy"]
+
+
+def aoa(tmp: Path, upstream: int, cores: str | None, workers: int = 1) -> Column:
+    port = free_port()
+    env = clean_env(
+        {
+            "AOA_TYPE": "azure",
+            "AOA_PORT": str(port),
+            "AOA_WORKERS": str(workers),
+            "AOA_LOG_LEVEL": "INFO",  # one access-log line per request, as users run it
+            "AZURE_ENDPOINT": f"http://127.0.0.1:{upstream}/",
+            "AZURE_API_KEY": "bench-server-key",
+            "AZURE_MODEL": MODEL,
+            "AZURE_MODEL_ALIAS": f"{MODEL}:{MODEL}-deployment",
+        }
+    )
+    key = "aoa" if workers == 1 else f"aoa-{workers}w"
+    title = "aoa" if workers == 1 else f"aoa ×{workers} workers"
+    server = Server(key, _aoa_argv(), port, tmp / f"{key}.log", env, cores)
+    if workers == 1:
+        return Column(key, title, server)
+    return Column(key, title, server, streams=False, concurrency=(16, 64))
+
+
+def aoa_gemini(tmp: Path, upstream: int, cores: str | None) -> Column:
+    from aoa_proxy.providers import REGISTRY
+
+    if "gemini" not in REGISTRY:
+        return Column(
+            "aoa-gemini",
+            "aoa → Gemini",
+            None,
+            "the gemini provider is not registered in aoa_proxy.providers.REGISTRY yet",
+        )
+    port = free_port()
+    env = clean_env(
+        {
+            "AOA_TYPE": "gemini",
+            "AOA_PORT": str(port),
+            "AOA_LOG_LEVEL": "INFO",
+            "GEMINI_ENDPOINT": f"http://127.0.0.1:{upstream}",
+            "GEMINI_API_KEY": "bench-server-key",
+            "GEMINI_MODEL": "gemini-2.0-flash",
+            "GEMINI_MODEL_ALIAS": f"{MODEL}:gemini-2.0-flash",
+        }
+    )
+    server = Server("aoa-gemini", _aoa_argv(), port, tmp / "aoa-gemini.log", env, cores)
+    return Column("aoa-gemini", "aoa → Gemini", server)
+
+
+def ensure_litellm(venv: Path, log: Path) -> str:
+    """Create the separate LiteLLM venv if needed; returns '' or why it is unavailable."""
+    exe = venv / "bin" / "litellm"
+    if exe.exists():
+        return ""
+    print(f"bench: installing litellm[proxy] into {venv} (once; a minute or two)", flush=True)
+    try:
+        with open(log, "ab") as out:
+            subprocess.run(
+                [sys.executable, "-m", "venv", str(venv)], check=True, stdout=out, stderr=out
+            )
+            subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"],
+                check=True,
+                stdout=out,
+                stderr=out,
+                timeout=900,
+            )
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"could not install litellm[proxy] into {venv}: {type(exc).__name__}"
+    return "" if exe.exists() else "litellm[proxy] installed no `litellm` command"
+
+
+def litellm(tmp: Path, upstream: int, cores: str | None, venv: Path) -> Column:
+    reason = ensure_litellm(venv, tmp / "litellm-install.log")
+    if reason:
+        return Column("litellm", "LiteLLM", None, reason)
+    port = free_port()
+    config = tmp / "litellm.yaml"
+    config.write_text(
+        f"""model_list:
+  - model_name: {MODEL}
+    litellm_params:
+      model: azure/{MODEL}-deployment
+      api_base: http://127.0.0.1:{upstream}
+      api_key: bench-server-key
+      api_version: "2024-10-21"
+litellm_settings:
+  drop_params: true
+"""
+    )
+    argv = [
+        str(venv / "bin" / "litellm"),
+        "--config",
+        str(config),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--num_workers",
+        "1",
+    ]
+    env = clean_env(
+        {
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch from GitHub at start
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_TELEMETRY": "False",
+        }
+    )
+    server = Server(
+        "litellm",
+        argv,
+        port,
+        tmp / "litellm.log",
+        env,
+        cores,
+        health_path="/health/liveliness",
+        start_timeout=120,
+    )
+    return Column("litellm", "LiteLLM", server)
