@@ -1,12 +1,437 @@
-"""Entry point of `aoa` (placeholder until the tray lands): runs the headless gateway."""
+"""`aoa` / `python -m aoa_desktop`: the tray app, or the same gateway headless.
+
+Wiring, in order: logging -> single-instance lock (a second launch opens the running one's
+settings page and exits) -> signal handlers (before anything listens, so an early SIGTERM still
+ends cleanly with status 0) -> keyring, stored settings, Runtime -> GatewayThread -> the tray on
+the main thread (macOS needs it there), or a plain wait when there is no display or no tray
+backend with a menu. Quit, SIGTERM and SIGINT all end through `Shell.request_quit()`.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import logging.handlers
+import os
+import secrets
+import signal
+import subprocess
 import sys
+import threading
+import webbrowser
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from aoa_desktop.controller import LABELS, Controller
+from aoa_desktop.gateway import GatewayStatus, GatewayThread
+from aoa_desktop.instance import InstanceLock, InstanceServer, ask_running, instance_dir
+from aoa_desktop.keys import KeyStore
+from aoa_desktop.store import default_config_dir
+from aoa_desktop.tray import IconState, Tray, menu_backend
+from aoa_proxy import __version__
+from aoa_proxy.config import PROVIDERS, Settings
+from aoa_proxy.i18n import _
+from aoa_proxy.runtime import RequestRecord, Runtime
+
+log = logging.getLogger("aoa")
+
+GRACE_SECONDS = 5.0  # how long in-flight requests may take to finish when quitting
+_STREAM_ERRORS = frozenset({"stream cut", "stream ended early", "stream stalled"})
 
 
-def main() -> int:
-    from aoa_proxy.cli import main as proxy_main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aoa",
+        description=_(
+            "The aoa tray app: a local OpenAI-compatible endpoint for Azure OpenAI, Yi, Gemini "
+            "and other hosts, controlled from the system tray. Settings are edited on a local "
+            "page opened from the tray; environment variables (see aoa-proxy --help) override them."
+        ),
+    )
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help=_("run the gateway without a tray icon (also the default when there is no display)"),
+    )
+    parser.add_argument(
+        "--port", type=int, help=_("port to listen on for this run (like AOA_PORT)")
+    )
+    parser.add_argument("--version", action="version", version=f"aoa {__version__}")
+    return parser
 
-    print("aoa: the tray app is not built yet; running the headless gateway", file=sys.stderr)
-    return proxy_main([])
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the tray app (or the headless gateway); the exit status."""
+    args = build_parser().parse_args(argv)
+    env = dict(os.environ)
+    if args.port is not None:
+        if not 1 <= args.port <= 65535:
+            print(_("aoa: --port must be between 1 and 65535"), file=sys.stderr)
+            return 2
+        env["AOA_PORT"] = str(args.port)
+    log_dir = log_folder()
+    setup_logging(log_dir, env.get("AOA_LOG_LEVEL", "INFO"))
+    directory = instance_dir()
+    lock = InstanceLock(directory)
+    if not lock.acquire():
+        return show_running_instance(directory)
+    try:
+        return _run(args.headless, env, directory, log_dir)
+    finally:
+        lock.release()
+
+
+def log_folder() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("aoa", appauthor=False))
+
+
+def setup_logging(log_dir: Path, level: str = "INFO") -> None:
+    """Log to stderr and to aoa.log in the user's log folder (keys are never logged)."""
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        handlers.append(
+            logging.handlers.RotatingFileHandler(
+                log_dir / "aoa.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+            )
+        )
+    except OSError as exc:
+        print(f"aoa: cannot write the log file in {log_dir}: {exc}", file=sys.stderr)
+    for handler in handlers:
+        handler.setFormatter(fmt)
+    root = logging.getLogger()
+    root.handlers[:] = handlers
+    root.setLevel(
+        level.upper() if level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else "INFO"
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def show_running_instance(directory: Path) -> int:
+    """A second launch: ask the running aoa for its settings page and open it."""
+    reply = ask_running(directory)
+    if reply is None:
+        print(
+            _("aoa: another aoa is running but did not answer; quit it from its tray menu"),
+            file=sys.stderr,
+        )
+        return 1
+    url = reply.get("url")
+    message = reply.get("message")
+    if message:
+        print(f"aoa: {message}", file=sys.stderr)
+    if not isinstance(url, str) or not url:
+        return 0
+    print(_("aoa is already running; opening its settings page"), file=sys.stderr)
+    if not webbrowser.open(url):
+        # No browser here (e.g. an ssh session): this user may see the address, which carries
+        # the page secret only this user could read from the instance file anyway.
+        print(_("Open this address in a browser: {url}").format(url=url), file=sys.stderr)
+    return 0
+
+
+def has_display(env: Mapping[str, str], platform: str = sys.platform) -> bool:
+    """False on Linux/BSD without an X or Wayland display; macOS and Windows always have one."""
+    if platform == "darwin" or platform.startswith("win"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def _run(headless: bool, env: dict[str, str], directory: Path, log_dir: Path) -> int:
+    shell = Shell(log_dir)
+    shell.install_signal_handlers()
+    keys = KeyStore()
+    controller = Controller(default_config_dir(), env, keys)
+    settings = controller.settings
+    runtime = Runtime(settings)
+    controller.attach(runtime)
+    secret = secrets.token_urlsafe(32)
+    gateway = GatewayThread(lambda app: _add_settings_page(app, controller, secret), GRACE_SECONDS)
+    shell.wire(controller, runtime, gateway, secret)
+    server = InstanceServer(directory, shell.show_info)
+    server.start()
+    try:
+        status = gateway.start(settings, runtime)
+        log.info("aoa %s, provider %s", __version__, runtime.provider.name)
+        if controller.load_problem:
+            log.warning("%s", controller.load_problem)
+        if not keys.available and keys.problem:
+            log.warning("%s", keys.problem)
+        backend, why_not = (None, "") if headless else _tray_backend(env)
+        if backend is None:
+            _print_headless_line(headless, env, why_not, status)
+            shell.wait()
+        else:
+            shell.run_tray(backend)
+            if not shell.stopping:  # the tray ended by itself: keep serving, as headless
+                print(_("aoa: the tray icon closed; still serving headless"), file=sys.stderr)
+                shell.wait()
+    finally:
+        log.info("stopping (in-flight requests get up to %g s)", GRACE_SECONDS)
+        gateway.stop(GRACE_SECONDS)
+        server.stop()
+    log.info("stopped")
+    return 0
+
+
+def _tray_backend(env: Mapping[str, str]) -> tuple[str | None, str]:
+    if not has_display(env):
+        return None, ""
+    try:
+        return menu_backend(env=env)
+    except Exception as exc:  # probing GTK must never stop the gateway from serving
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _print_headless_line(
+    asked: bool, env: Mapping[str, str], why_not: str, status: GatewayStatus
+) -> None:
+    where = (
+        _("serving on {url}").format(url=status.base_url)
+        if status.state == "running"
+        else status.error
+    )
+    if asked:
+        reason = _("headless mode")
+    elif not has_display(env):
+        reason = _("no display found")
+    else:
+        reason = _("no tray icon: {why}").format(why=why_not)
+    line = _("aoa: {reason}; running the gateway headless, {where}").format(
+        reason=reason, where=where
+    )
+    hint = _("run `aoa` again to open the settings page")
+    print(f"{line} ({hint})", file=sys.stderr, flush=True)
+
+
+def _add_settings_page(app: Any, controller: Controller, secret: str) -> None:
+    from aoa_desktop.settings_web import add_settings_routes
+
+    add_settings_routes(app, controller, secret)
+
+
+class Shell:
+    """The app's state and the tray's actions (aoa_desktop.tray.TrayActions)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.stopping = False
+        self._stop = threading.Event()
+        self._tray: Tray | None = None
+        self._controller: Controller | None = None
+        self._runtime: Runtime | None = None
+        self._gateway: GatewayThread | None = None
+        self._secret = ""
+        self._upstream_problem = ""
+        self._notified = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT end the app cleanly (status 0). Main thread only."""
+        for name in ("SIGTERM", "SIGINT", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        self.request_quit()
+
+    def wire(
+        self, controller: Controller, runtime: Runtime, gateway: GatewayThread, secret: str
+    ) -> None:
+        self._controller, self._runtime, self._gateway = controller, runtime, gateway
+        self._secret = secret
+        controller.on_change.append(self._settings_changed)
+        controller.request_listeners.append(self._request_done)
+        gateway.on_status.append(self._status_changed)
+
+    def request_quit(self) -> None:
+        self.stopping = True
+        self._stop.set()
+        if self._tray is not None:
+            self._tray.stop()
+
+    def wait(self) -> None:
+        """Block until Quit or a signal (polling, so signal handlers run promptly everywhere)."""
+        while not self._stop.wait(0.5):
+            pass
+
+    def run_tray(self, backend: str) -> None:
+        tray = Tray(self, backend)
+        self._tray = tray
+
+        def started() -> None:
+            self.install_signal_handlers()  # pystray reset SIGINT when its loop started
+            if self.stopping:  # a signal arrived while the tray was starting
+                tray.stop()
+            if self._controller is not None and self._controller.load_problem:
+                tray.notify(self._controller.load_problem)
+            state, problem = self.state()
+            if state == "error":
+                self._notify_once(problem)
+
+        try:
+            tray.run(on_started=started)
+        finally:
+            self._tray = None
+
+    # ------------------------------------------------------------------ events
+
+    def _settings_changed(self, settings: Settings) -> None:
+        gateway = self._gateway
+        if gateway is None:
+            return
+        status = gateway.status
+        if (settings.host, settings.port) != (status.host, status.port):
+            # Called from the settings page on the gateway's own loop: rebinding waits for that
+            # loop, so do it from another thread.
+            threading.Thread(
+                target=gateway.restart, args=(settings,), name="aoa-rebind", daemon=True
+            ).start()
+        self.refresh()
+
+    def _status_changed(self, status: GatewayStatus) -> None:
+        if self._controller is not None:
+            self._controller.gateway_problem = status.error or None
+        self.refresh()
+        if status.error:
+            self._notify_once(status.error)
+
+    def _request_done(self, rec: RequestRecord) -> None:
+        failed = bool(rec.provider) and (rec.status >= 500 or rec.error in _STREAM_ERRORS)
+        before = self._upstream_problem
+        if failed:
+            label = LABELS.get(rec.provider, rec.provider)
+            reason = rec.error or f"HTTP {rec.status}"
+            self._upstream_problem = _("The last call to {label} failed: {reason}").format(
+                label=label, reason=reason
+            )
+        elif rec.provider and rec.status < 400:
+            self._upstream_problem = ""
+        if self._upstream_problem != before:
+            self.refresh()
+            if self._upstream_problem:
+                self._notify_once(self._upstream_problem)
+
+    def _notify_once(self, message: str) -> None:
+        if message and message != self._notified and self._tray is not None:
+            self._notified = message
+            self._tray.notify(message)
+
+    def refresh(self) -> None:
+        if self._tray is not None:
+            self._tray.refresh()
+
+    def show_info(self) -> dict[str, Any]:
+        """What a second launch gets: a fresh settings-page URL (or why there is none)."""
+        url = self.settings_url()
+        if url is None:
+            return {"url": None, "message": self.state()[1] or _("the gateway is not running")}
+        status = self._gateway.status if self._gateway else None
+        message = status.error if status is not None and status.error else None
+        return {"url": url, "message": message}
+
+    def settings_url(self) -> str | None:
+        from aoa_desktop.settings_web import settings_url
+
+        if self._gateway is None or not self._gateway.status.reachable:
+            return None
+        status = self._gateway.status
+        return settings_url(status.page_host, status.page_port, self._secret)
+
+    # ------------------------------------------------------------------ TrayActions
+
+    def base_url(self) -> str:
+        if self._gateway is not None and self._gateway.status.port:
+            return self._gateway.status.base_url
+        if self._controller is not None:
+            s = self._controller.settings
+            return GatewayStatus("stopped", s.host, s.port).base_url
+        return ""
+
+    def state(self) -> tuple[IconState, str]:
+        status = self._gateway.status if self._gateway is not None else None
+        if status is not None and status.state == "failed":
+            return "error", status.error
+        if self._runtime is not None and self._runtime.paused:
+            return "paused", ""
+        if self._upstream_problem:
+            return "error", self._upstream_problem
+        return "running", ""
+
+    def providers(self) -> list[tuple[str, str]]:
+        return [(name, LABELS.get(name, name)) for name in PROVIDERS]
+
+    def active_provider(self) -> str:
+        return self._runtime.provider.name if self._runtime is not None else ""
+
+    def is_configured(self, name: str) -> bool:
+        return self._controller is not None and self._controller.is_configured(name)
+
+    def choose_provider(self, name: str) -> None:
+        if self._controller is None:
+            return
+        if self._controller.switch_provider(name):
+            log.info("switched to %s from the tray", name)
+            self._upstream_problem = ""
+        else:
+            log.info("%s is not configured; opening the settings page", name)
+            self.open_settings()
+        self.refresh()
+
+    def open_settings(self) -> None:
+        url = self.settings_url()
+        if url is None:
+            if self._tray is not None:
+                self._tray.notify(self.state()[1] or _("the gateway is not running"))
+            return
+        # webbrowser may wait for the browser command ($BROWSER); never block the menu on it.
+        threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+    def open_log_folder(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        threading.Thread(target=open_path, args=(self.log_dir,), daemon=True).start()
+
+    def autostart_enabled(self) -> bool:
+        return self._controller is not None and self._controller.autostart_enabled()
+
+    def set_autostart(self, on: bool) -> None:
+        if self._controller is None:
+            return
+        problems = self._controller.save({"start_at_login": on})
+        if problems and self._tray is not None:
+            self._tray.notify("; ".join(problems))
+
+    def is_paused(self) -> bool:
+        return self._runtime is not None and self._runtime.paused
+
+    def set_paused(self, paused: bool) -> None:
+        if self._runtime is not None:
+            self._runtime.paused = paused
+            log.info("serving %s", "paused" if paused else "resumed")
+        self.refresh()
+
+    def quit(self) -> None:
+        log.info("quit from the tray")
+        self.request_quit()
+
+
+def open_path(path: Path) -> bool:
+    """Open a folder in the desktop's file manager."""
+    try:
+        if sys.platform.startswith("win"):
+            os.startfile(path)  # type: ignore[attr-defined,unused-ignore]
+            return True
+        opener = "open" if sys.platform == "darwin" else "xdg-open"
+        subprocess.Popen([opener, str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return True
+    except OSError as exc:
+        log.warning("could not open %s: %s", path, exc)
+        return False

@@ -35,17 +35,38 @@ ShowHandler = Callable[[], dict[str, Any]]
 
 
 def instance_dir(app: str = "aoa") -> Path:
-    """This user's private runtime dir for aoa (falls back to the state dir where unusable)."""
+    """This user's private directory for the lock and the instance file.
+
+    Every launch must compute the same path, so on Linux/BSD this uses $XDG_RUNTIME_DIR only
+    when it is a real per-user dir (never creating it) and otherwise the state dir; platformdirs'
+    own runtime-dir fallback depends on the dir's mode, which could split two launches apart.
+    """
     import platformdirs
 
-    for candidate in (platformdirs.user_runtime_dir(app), platformdirs.user_state_dir(app)):
-        path = Path(candidate)
+    candidates: list[Path] = []
+    if sys.platform.startswith(("win", "darwin")):
+        candidates.append(Path(platformdirs.user_runtime_dir(app, appauthor=False)))
+    else:
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        if runtime and _owned_dir(Path(runtime)):
+            candidates.append(Path(runtime) / app)
+    candidates.append(Path(platformdirs.user_state_dir(app, appauthor=False)))
+    for path in candidates:
         try:
             _private_dir(path)
-        except OSError:
+        except OSError as exc:
+            log.debug("cannot use %s: %s", path, exc)
             continue
         return path
-    raise OSError(f"no usable directory for the instance lock (tried {candidate})")
+    raise OSError(f"no usable directory for the instance lock (tried {candidates})")
+
+
+def _owned_dir(path: Path) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return path.is_dir() and (os.name != "posix" or st.st_uid == os.getuid())
 
 
 def _private_dir(path: Path) -> None:
