@@ -126,7 +126,7 @@ def _own_origin(request: web.Request) -> str:
     return f"http://{request.headers.get('Host', '')}"
 
 
-def _why_refused(request: web.Request, change: bool) -> str | None:
+def _why_refused(request: web.Request, change: bool, entry: bool = False) -> str | None:
     """The reason this request may not touch the settings, or None."""
     if not is_loopback_host(request.remote or ""):
         return _("The settings page is only available on this computer.")
@@ -141,7 +141,8 @@ def _why_refused(request: web.Request, change: bool) -> str | None:
     if origin is not None and origin != _own_origin(request):
         return _("Requests from other web pages are not allowed.")
     fetch_site = request.headers.get("Sec-Fetch-Site")
-    if fetch_site is not None and fetch_site not in ("same-origin", "none"):
+    # The page itself holds no data, and the "moved to port N" link is a same-site navigation.
+    if not entry and fetch_site is not None and fetch_site not in ("same-origin", "none"):
         return _("Requests from other web pages are not allowed.")
     if change:
         if origin is None:  # browsers always send Origin on POST; a missing one is not a page
@@ -158,7 +159,7 @@ def _has_secret(request: web.Request) -> bool:
 
 def _guard(handler: Handler, *, change: bool = False, entry: bool = False) -> Handler:
     async def guarded(request: web.Request) -> web.StreamResponse:
-        why = _why_refused(request, change)
+        why = _why_refused(request, change, entry)
         if why is not None:
             log.warning("settings page: refused %s %s: %s", request.method, request.path, why)
             return _refuse(403, why, html=entry)

@@ -178,3 +178,21 @@ async def test_page_shows_environment_values_read_only_and_missing_keyring(
     assert "No system keyring" in await panel.locator(".key-result").inner_text()
     assert files_containing(config_dir.parent, "sk-azure-0123456789abcdef") == []
     await page.context.close()
+
+
+async def test_moved_link_from_the_old_port_opens_the_page_on_the_new_one(
+    browser: Any, launcher: Launcher, config_dir: Path, tmp_path: Path
+) -> None:
+    """After a port change the page links to the new address: a same-site navigation."""
+    old = await launcher.launch(config_dir, KeyStore())
+    new = await launcher.launch(tmp_path / "other", KeyStore())
+    page = await open_settings(browser, old)
+    await page.evaluate(
+        """url => { const a = document.createElement('a'); a.href = url;
+                    document.body.append(a); a.click(); }""",
+        new.settings_url,
+    )
+    await page.wait_for_url(f"{new.url}/settings")
+    await page.wait_for_selector("body[data-ready='true']")
+    assert await page.inner_text("#base-url") == f"{new.url}/v1"
+    await page.context.close()
