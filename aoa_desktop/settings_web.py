@@ -374,10 +374,7 @@ def state(controller: Controller) -> dict[str, Any]:
     global_fields: dict[str, Any] = {}
     for name, env_name in GLOBAL_FIELDS.items():
         if env_name in overrides:
-            current = {"provider": settings.provider, "host": settings.host}.get(
-                name, settings.port
-            )
-            global_fields[name] = field(current, (env_name,))
+            global_fields[name] = field(controller.env[env_name].strip(), (env_name,))
         else:
             global_fields[name] = field(stored.get(name, ""), (env_name,))
     global_fields["provider"]["placeholder"] = settings.provider
