@@ -390,7 +390,10 @@ def error_from_json(
         status = http_status
     message = str(err.get("message") or f"Gemini returned HTTP {http_status}")
     param = None
-    details = [d for d in err.get("details") or [] if isinstance(d, Mapping)]
+    raw_details = err.get("details")
+    details = (
+        [d for d in raw_details if isinstance(d, Mapping)] if isinstance(raw_details, list) else []
+    )
     if any(d.get("reason") in KEY_REASONS for d in details):
         status, kind, oa_code = 401, "invalid_request_error", "invalid_api_key"
     if oa_code == "model_not_found":
