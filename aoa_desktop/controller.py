@@ -27,7 +27,7 @@ from aoa_desktop.keys import ACCESS_TOKEN, KeyStore, KeyStoreError
 from aoa_desktop.store import SettingsStore, StoreError
 from aoa_proxy.config import ENV_VARS, GEMINI_SAFETY_LEVELS, Settings, load_settings
 from aoa_proxy.errors import ConfigError
-from aoa_proxy.i18n import _
+from aoa_proxy.i18n import N_, _, set_language
 from aoa_proxy.providers import REGISTRY, get_provider
 
 if TYPE_CHECKING:
@@ -37,16 +37,27 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEYED_PROVIDERS: Final = ("azure", "yi", "gemini", "openai")
+# Shown through provider_label(), which translates the marked ones in the current language.
 LABELS: Final = {
     "azure": "Azure OpenAI",
-    "yi": "Yi (01.AI)",
+    "yi": N_("Yi (01.AI)"),
     "gemini": "Gemini",
-    "openai": "OpenAI-compatible",
-    "demo": "Demo (offline)",
+    "openai": N_("OpenAI-compatible"),
+    "demo": N_("Demo (offline)"),
 }
 ENV_NAMES: Final = frozenset(v.name for v in ENV_VARS)
-GLOBAL_FIELDS: Final = {"provider": "AOA_TYPE", "host": "AOA_HOST", "port": "AOA_PORT"}
+GLOBAL_FIELDS: Final = {
+    "provider": "AOA_TYPE",
+    "host": "AOA_HOST",
+    "port": "AOA_PORT",
+    "language": "AOA_LANG",  # "" = the OS's language; see aoa_proxy.i18n
+}
 TEST_TIMEOUT: Final = 20.0
+
+
+def provider_label(name: str) -> str:
+    """How the tray and the page name a provider, in the current language."""
+    return _(LABELS.get(name, name))
 
 
 def provider_fields(name: str) -> dict[str, tuple[str, ...]]:
@@ -78,6 +89,7 @@ def _field_labels() -> dict[str, str]:
         "AOA_HOST": _("Bind address"),
         "AOA_PORT": _("Port"),
         "AOA_ACCESS_TOKEN": _("Access token"),
+        "AOA_LANG": _("Language"),
     }
     names = {
         "endpoint": _("endpoint"),
@@ -90,8 +102,8 @@ def _field_labels() -> dict[str, str]:
     for provider in KEYED_PROVIDERS:
         for field, env_names in provider_fields(provider).items():
             for env_name in env_names:
-                labels[env_name] = f"{LABELS[provider]}, {names[field]}"
-        labels[key_env_var(provider)] = f"{LABELS[provider]}, " + _("API key")
+                labels[env_name] = f"{provider_label(provider)}, {names[field]}"
+        labels[key_env_var(provider)] = f"{provider_label(provider)}, " + _("API key")
     return labels
 
 
@@ -135,6 +147,7 @@ class Controller:
         self._data = self.store.load()
         self._keys = {name: keys.get(name) for name in (*KEYED_PROVIDERS, ACCESS_TOKEN)}
         problems, self._settings = self._build_lenient(self._data)
+        set_language(self._settings.lang or None)  # before any message below is worded
         notes = [self.store.problem] if self.store.problem else []
         if problems:
             notes.append(
@@ -326,6 +339,7 @@ class Controller:
         if self._chosen and settings.provider != self._chosen:
             settings = settings.with_provider(self._chosen)
         self._settings = settings
+        set_language(settings.lang or None)  # the tray and the page follow a changed language
         if self.runtime is not None:
             self.runtime.apply(settings)
         if notify:
@@ -379,7 +393,7 @@ class Controller:
         if settings.provider not in REGISTRY:
             return [
                 _("{label} is not available in this version of aoa").format(
-                    label=LABELS.get(settings.provider, settings.provider)
+                    label=provider_label(settings.provider)
                 )
             ], None
         return [], settings
@@ -469,7 +483,7 @@ class Controller:
 
     async def test_connection(self, name: str) -> tuple[bool, str]:
         """Make one cheap real call (the model list) with this provider's settings."""
-        label = LABELS.get(name, name)
+        label = provider_label(name)
         if name not in REGISTRY:
             return False, _("{label} is not available in this version of aoa").format(label=label)
         ps = self._settings.providers.get(name)
