@@ -57,6 +57,17 @@ def _literal(node: ast.expr) -> str | None:
     return None
 
 
+def _computed_text(node: ast.expr) -> bool:
+    """True for text built before translation: f-strings, "..." % x, "..." + x, .format()."""
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp):
+        return _literal(node.left) is not None or isinstance(node.left, ast.JoinedStr)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr == "format"
+    return False
+
+
 def _walk_python(path: Path, rel: str, out: Extracted) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=rel)
     for node in ast.walk(tree):
@@ -68,8 +79,8 @@ def _walk_python(path: Path, rel: str, out: Extracted) -> None:
             text = _literal(arg)
             if text is not None:
                 out.add(text, rel, node.lineno)
-            elif isinstance(arg, (ast.JoinedStr, ast.BinOp, ast.Call)):
-                # _(f"...") or _("..." % x) can never match a catalogue entry.
+            elif _computed_text(arg):
+                # _(f"..."), _("..." % x) or _("...".format()) can never match an entry.
                 out.problems.append(
                     f"{rel}:{node.lineno}: {name}() of a computed string; "
                     'use _("... {name} ...").format(name=...)'

@@ -36,10 +36,11 @@ async def _visible_text(page: Any) -> str:
 async def test_settings_page_is_chinese_under_zh_cn(
     browser: Any, launcher: Launcher, config_dir: Path, tmp_path: Path
 ) -> None:
-    english = page_strings()  # the process language is English in tests unless set
-    set_language("zh_CN")
+    set_language("en")
+    english = page_strings()
+    # The desktop app takes its language from its settings (AOA_LANG here, as a user would).
+    desktop = await launcher.launch(config_dir, KeyStore(), env={"AOA_LANG": "zh_CN"})
     chinese = page_strings()
-    desktop = await launcher.launch(config_dir, KeyStore())
     await _a_few_requests(desktop.url)
     page = await open_settings(browser, desktop)
 
@@ -64,8 +65,7 @@ async def test_settings_page_is_chinese_under_zh_cn(
 async def test_settings_page_is_english_by_default(
     browser: Any, launcher: Launcher, config_dir: Path
 ) -> None:
-    set_language("en")
-    desktop = await launcher.launch(config_dir, KeyStore())
+    desktop = await launcher.launch(config_dir, KeyStore(), env={"AOA_LANG": "en"})
     page = await open_settings(browser, desktop)
     assert await page.locator("#general h2").inner_text() == "General"
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in await _visible_text(page))
