@@ -139,7 +139,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         rec.status = 499  # client went away
         rec.duration_ms = (time.perf_counter() - started) * 1000
         log_request(rec, settings)
-        rt.record(rec)
+        if rec.path.startswith("/v1/"):
+            rt.record(rec)
         raise
     except Exception:
         log.exception("unexpected error on %s %s", request.method, request.path)
@@ -150,7 +151,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     rec.status = rec.status or response.status
     rec.duration_ms = (time.perf_counter() - started) * 1000
     log_request(rec, settings)
-    rt.record(rec)
+    if rec.path.startswith("/v1/"):  # the live view shows API calls, not page traffic
+        rt.record(rec)
     return response
 
 
