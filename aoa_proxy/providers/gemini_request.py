@@ -111,24 +111,31 @@ MEDIA_LIMIT: Final = 20 * 1024 * 1024  # Gemini's inline request limit is about 
 
 
 class SignatureCache:
-    """Bounded tool-call id -> thought signature map ("" = the call had none).
+    """Bounded tool-call id -> (thought signature, id is Gemini's own) map.
 
     OpenAI clients cannot carry Gemini's signatures, so the gateway remembers them and puts them
-    back when the client replays its history.
+    back when the client replays its history ("" = the call had no signature). Ids Gemini gave
+    go back on the call and its response, which lets Gemini pair them exactly.
     """
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
-        self._items: OrderedDict[str, str] = OrderedDict()
+        self._items: OrderedDict[str, tuple[str, bool]] = OrderedDict()
 
-    def remember(self, call_id: str, signature: str) -> None:
-        self._items[call_id] = signature
+    def remember(self, call_id: str, signature: str, native: bool = False) -> None:
+        self._items[call_id] = (signature, native)
         self._items.move_to_end(call_id)
         while len(self._items) > self._size:
             self._items.popitem(last=False)
 
     def get(self, call_id: str) -> str | None:
-        return self._items.get(call_id)
+        item = self._items.get(call_id)
+        return item[0] if item else None
+
+    def is_native(self, call_id: Any) -> bool:
+        """True when Gemini itself chose this id."""
+        item = self._items.get(call_id) if isinstance(call_id, str) else None
+        return bool(item and item[1])
 
 
 SIGNATURES: Final = SignatureCache()
@@ -334,6 +341,8 @@ def _assistant_parts(message: Mapping[str, Any], where: str) -> list[Part]:
             raise RequestError(f"{here}.function.name is missing", param=here)
         part: Part = {"functionCall": {"name": fn["name"], "args": _args(fn, here)}}
         call_id = call.get("id")
+        if SIGNATURES.is_native(call_id):
+            part["functionCall"]["id"] = call_id
         signature = SIGNATURES.get(call_id) if isinstance(call_id, str) else None
         if signature is None:
             signature = DUMMY_SIGNATURE
@@ -397,7 +406,10 @@ def _function_response(message: Mapping[str, Any], names: Mapping[str, str], whe
         if not isinstance(name, str) or not name:
             raise RequestError(f"{where}: a function message needs a 'name'", param=where)
     text = "".join(_texts(message.get("content"), where))
-    return {"functionResponse": {"name": name, "response": _response_object(text)}}
+    response: Part = {"name": name, "response": _response_object(text)}
+    if SIGNATURES.is_native(message.get("tool_call_id")):
+        response["id"] = message["tool_call_id"]
+    return {"functionResponse": response}
 
 
 def _response_object(text: str) -> dict[str, Any]:

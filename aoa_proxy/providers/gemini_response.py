@@ -105,7 +105,8 @@ def read_parts(content: Any) -> Answer:
             given = fc.get("id")
             cid = given if isinstance(given, str) and given else call_id()
             signature = part.get("thoughtSignature")
-            SIGNATURES.remember(cid, signature if isinstance(signature, str) else "")
+            native = isinstance(given, str) and bool(given)
+            SIGNATURES.remember(cid, signature if isinstance(signature, str) else "", native)
             answer.calls.append(
                 {
                     "id": cid,

@@ -158,7 +158,10 @@ def usage(prompt: int, candidates: int, thoughts: int = 0) -> dict[str, Any]:
 
 
 def call_chunk(
-    calls: list[tuple[str, dict[str, Any]]], signature: str | None = None, text: str | None = None
+    calls: list[tuple[str, dict[str, Any]]],
+    signature: str | None = None,
+    text: str | None = None,
+    ids: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One chunk holding function calls (Gemini never splits a call across chunks)."""
     parts: list[dict[str, Any]] = []
@@ -166,6 +169,8 @@ def call_chunk(
         parts.append({"text": text})
     for i, (name, args) in enumerate(calls):
         part: dict[str, Any] = {"functionCall": {"name": name, "args": args}}
+        if ids:
+            part["functionCall"]["id"] = ids[i]
         if signature and i == 0:  # only the first of parallel calls carries the signature
             part["thoughtSignature"] = signature
         parts.append(part)
@@ -251,7 +256,11 @@ def validate_generate(body: Any, model: str) -> None:
         if previous is not None and previous["role"] == "model":
             calls = [p["functionCall"]["name"] for p in previous["parts"] if "functionCall" in p]
             answers = [p["functionResponse"]["name"] for p in parts if "functionResponse" in p]
-            if calls and calls != answers:
+            call_ids = [
+                p["functionCall"].get("id") for p in previous["parts"] if "functionCall" in p
+            ]
+            answer_ids = [p["functionResponse"].get("id") for p in parts if "functionResponse" in p]
+            if calls and (calls != answers or call_ids != answer_ids):
                 raise Invalid(
                     "Please ensure that the number of function response parts is "
                     "equal to the number of function call parts of the function call "

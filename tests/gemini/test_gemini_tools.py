@@ -240,3 +240,30 @@ async def test_gemini_streamed_tool_calls_accumulate_in_the_sdk(
         ("get_weather", {"city": "Rome"}),
         ("get_time", {}),
     ]
+
+
+async def test_gemini_own_call_ids_go_back_on_the_call_and_its_result(
+    gw: Gateway, gemini: FakeGemini
+) -> None:
+    def reply(body: dict[str, Any], model: str) -> list[dict[str, Any]]:
+        if "functionResponse" in body["contents"][-1]["parts"][0]:
+            return text_chunks(["done"])
+        return call_chunk([("get_time", {}), ("get_time", {"tz": "UTC"})], ids=["fc-a", "fc-b"])
+
+    gemini.reply = reply
+    client = gw.client()
+    messages: list[Any] = [{"role": "user", "content": "Two times"}]
+    first = await client.chat.completions.create(
+        model="gemini-2.5-flash", messages=messages, tools=[TIME]
+    )
+    calls = first.choices[0].message.tool_calls or []
+    assert [c.id for c in calls] == ["fc-a", "fc-b"]
+    messages.append(first.choices[0].message.model_dump(exclude_none=True))
+    messages += [{"role": "tool", "tool_call_id": c.id, "content": "noon"} for c in calls]
+    final = await client.chat.completions.create(
+        model="gemini-2.5-flash", messages=messages, tools=[TIME]
+    )
+    assert final.choices[0].message.content == "done"
+    contents = gemini.last.json["contents"]
+    assert [p["functionCall"]["id"] for p in contents[1]["parts"]] == ["fc-a", "fc-b"]
+    assert [p["functionResponse"]["id"] for p in contents[2]["parts"]] == ["fc-a", "fc-b"]
