@@ -35,7 +35,7 @@ from aoa_desktop.controller import (
 from aoa_desktop.keys import ACCESS_TOKEN
 from aoa_proxy import __version__
 from aoa_proxy.config import GEMINI_SAFETY_LEVELS, PROVIDERS, is_loopback_host, load_settings
-from aoa_proxy.i18n import _
+from aoa_proxy.i18n import LANGUAGES, _, current_language
 from aoa_proxy.providers import REGISTRY
 from aoa_proxy.runtime import RequestRecord
 
@@ -412,6 +412,8 @@ def state(controller: Controller) -> dict[str, Any]:
         "global": global_fields,
         "access_token": {**controller.key_status(ACCESS_TOKEN), "env_name": "AOA_ACCESS_TOKEN"},
         "start_at_login": controller.autostart_enabled(),
+        "language": current_language(),
+        "languages": LANGUAGES,  # each in its own language; "" (the OS's) is page_strings'
         "providers": providers,
         "safety_levels": list(GEMINI_SAFETY_LEVELS),
         "keyring": {"available": controller.keys.available, "problem": controller.keys.problem},
@@ -463,6 +465,10 @@ def page_strings() -> dict[str, str]:
             "When set, clients must send it as their API key (Authorization: Bearer ...)."
         ),
         "start_at_login": _("Start aoa when I log in"),
+        "language": _("Language"),
+        "language_auto": _("Same as the system"),
+        "language_help": _("For this page, the tray menu and messages."),
+        "html_lang": "zh-CN" if current_language() == "zh_CN" else "en",
         "providers": _("Providers"),
         "endpoint": _("Endpoint"),
         "api_version": _("API version"),
