@@ -45,6 +45,7 @@ function el(tag, props = {}, ...children) {
 
 function translate(root) {
   for (const node of $$("[data-t]", root)) node.textContent = t(node.dataset.t);
+  document.documentElement.lang = T.html_lang || "en"; // picks the right CJK glyphs
 }
 
 function markDirty() {
@@ -95,6 +96,15 @@ function renderGeneral() {
   envNote($("#g-host-env"), g.host);
   setInput($("#g-port"), g.port);
   envNote($("#g-port-env"), g.port);
+  const lang = $("#g-language");
+  lang.textContent = "";
+  lang.append(el("option", { value: "", textContent: t("language_auto") }));
+  for (const [code, label] of Object.entries(state.languages)) {
+    lang.append(el("option", { value: code, textContent: label }));
+  }
+  lang.value = g.language.env ? state.language : g.language.value || "";
+  lang.disabled = Boolean(g.language.env);
+  envNote($("#g-language-env"), g.language);
   renderKey($("#token-key"), "access-token", state.access_token);
   $("#g-login").checked = state.start_at_login;
 }
@@ -252,7 +262,7 @@ function renderRecent() {
 
 function addRecent(rec, live = true) {
   const rows = $("#recent-rows");
-  const time = new Date(rec.time * 1000).toLocaleTimeString();
+  const time = new Date(rec.time * 1000).toLocaleTimeString(document.documentElement.lang);
   const model = rec.upstream_model && rec.upstream_model !== rec.model
     ? rec.model + " \u2192 " + rec.upstream_model : rec.model || "\u2014";
   const tokens = rec.prompt_tokens === null && rec.completion_tokens === null
@@ -300,6 +310,7 @@ function collect() {
       changes.port = "";
     }
   }
+  if (!g.language.env) changes.language = $("#g-language").value;
   if (changes.port === "") delete changes.port;
   if (changes.host === "") delete changes.host;
   changes.start_at_login = $("#g-login").checked;
@@ -334,6 +345,10 @@ async function save() {
   try {
     const answer = await call("save", changes);
     if (!answer.ok) { status(answer.problems, "invalid"); return false; }
+    if (answer.state.language !== state.language) {
+      T = await call("strings"); // the new language: re-word the whole page in place
+      translate(document);
+    }
     state = answer.state;
     renderAll();
     if (answer.moved) {
@@ -394,7 +409,9 @@ async function main() {
   }
   renderAll(false);
   $("#save").addEventListener("click", save);
-  for (const id of ["#g-provider", "#g-login"]) $(id).addEventListener("change", markDirty);
+  for (const id of ["#g-provider", "#g-login", "#g-language"]) {
+    $(id).addEventListener("change", markDirty);
+  }
   for (const id of ["#g-host", "#g-port"]) $(id).addEventListener("input", markDirty);
   $("#copy").addEventListener("click", async () => {
     try { await navigator.clipboard.writeText(state.base_url); $("#copy").textContent = t("copied"); }
