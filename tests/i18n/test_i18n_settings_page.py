@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from playwright.async_api import expect
 
 from aoa_desktop.keys import KeyStore
 from aoa_desktop.settings_web import page_strings
-from aoa_proxy.i18n import set_language
+from aoa_proxy.i18n import LANGUAGES, set_language
 from tests.desktop_settings.conftest import Launcher, open_settings
 from tests.i18n.conftest import ROOT
 
@@ -68,5 +69,38 @@ async def test_settings_page_is_english_by_default(
     desktop = await launcher.launch(config_dir, KeyStore(), env={"AOA_LANG": "en"})
     page = await open_settings(browser, desktop)
     assert await page.locator("#general h2").inner_text() == "General"
-    assert not any("\u4e00" <= ch <= "\u9fff" for ch in await _visible_text(page))
+    # The only Chinese is the language list's own name for Chinese.
+    text = (await _visible_text(page)).replace(LANGUAGES["zh_CN"], "")
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in text)
+    await page.context.close()
+
+
+async def test_language_chosen_in_the_page_rewords_it_at_once_and_is_remembered(
+    browser: Any, launcher: Launcher, config_dir: Path, monkeypatch: Any
+) -> None:
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "AOA_LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C")  # the OS says English
+    first = await launcher.launch(config_dir, KeyStore())
+    page = await open_settings(browser, first)
+    assert await page.locator("#general h2").inner_text() == "General"
+    assert await page.locator("#g-language").input_value() == ""
+
+    await page.select_option("#g-language", "zh_CN")
+    await page.click("#save")
+    await expect(page.locator("#general h2")).to_have_text("常规")
+    assert await page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert await page.locator("#save").inner_text() == "保存"
+    await page.context.close()
+
+    # A later launch (same stored settings) starts in Chinese although the OS says English.
+    await launcher.stop(first)
+    second = await launcher.launch(config_dir, KeyStore())
+    page = await open_settings(browser, second)
+    assert await page.locator("#general h2").inner_text() == "常规"
+    assert await page.locator("#g-language").input_value() == "zh_CN"
+
+    await page.select_option("#g-language", "")  # back to the system's language
+    await page.click("#save")
+    await expect(page.locator("#general h2")).to_have_text("General")
     await page.context.close()
