@@ -300,7 +300,9 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         body = _parse_body_slow(raw, exc)
     if not isinstance(body, dict):
         raise RequestError(f"The request body must be a JSON object, not {type(body).__name__}")
-    if _deeper_than(body, MAX_JSON_DEPTH):
+    # Each level needs its own bracket: most bodies have too few to nest that deep, so the
+    # walk (a few microseconds per request) runs only when the bytes allow it.
+    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _deeper_than(body, MAX_JSON_DEPTH):
         raise RequestError(f"The request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
     return body
 
@@ -438,7 +440,9 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
             if is_sse:
                 return await _relay_stream(request, upstream, passed, rec)
             payload = await _read_body(upstream, provider)
-            _note_usage(rec, payload)
+            parsed = _json_answer(payload, provider)
+            if isinstance(parsed, dict):
+                _note_usage_obj(rec, parsed.get("usage"))
             return _bytes_response(
                 request,
                 payload,
@@ -465,6 +469,20 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
 
 async def _one_event(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+def _json_answer(payload: bytes, provider: Provider) -> Any:
+    """A 200 whose body is not JSON (empty, cut, an HTML page) would break the client's parser."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        pass
+    import json
+
+    try:  # the stdlib also takes integers beyond 64 bits
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
 
 
 def _pass_header(name: str) -> bool:
@@ -512,14 +530,6 @@ def _bytes_response(
     if len(body) >= _COMPRESS_MIN and "gzip" in request.headers.get("Accept-Encoding", ""):
         response.enable_compression()
     return response
-
-
-def _note_usage(rec: RequestRecord, body: bytes) -> None:
-    """Token counts for the access log, read from a whole JSON answer."""
-    if b'"usage"' not in body:
-        return
-    with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
-        _note_usage_obj(rec, orjson.loads(body).get("usage"))
 
 
 def _note_usage_obj(rec: RequestRecord, usage: Any) -> None:
