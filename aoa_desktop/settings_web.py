@@ -27,10 +27,10 @@ from aiohttp import web
 from aoa_desktop.controller import (
     GLOBAL_FIELDS,
     KEYED_PROVIDERS,
-    LABELS,
     Controller,
     key_env_var,
     provider_fields,
+    provider_label,
 )
 from aoa_desktop.keys import ACCESS_TOKEN
 from aoa_proxy import __version__
@@ -394,7 +394,7 @@ def state(controller: Controller) -> dict[str, Any]:
                 value = {}
             fields[fname] = field(value, env_names, _effective(default, fname))
         entry: dict[str, Any] = {
-            "label": LABELS.get(name, name),
+            "label": provider_label(name),
             "available": name in REGISTRY,
             "configured": controller.is_configured(name),
             "fields": fields,
