@@ -39,14 +39,16 @@ async def test_settings_page_is_chinese_under_zh_cn(
 ) -> None:
     set_language("en")
     english = page_strings()
-    # The desktop app takes its language from its settings (AOA_LANG here, as a user would).
-    desktop = await launcher.launch(config_dir, KeyStore(), env={"AOA_LANG": "zh_CN"})
+    # The language as a user picks it in the page: a stored setting, applied at once.
+    desktop = await launcher.launch(config_dir, KeyStore())
+    assert desktop.controller.save({"language": "zh_CN"}) == []
     chinese = page_strings()
     await _a_few_requests(desktop.url)
     page = await open_settings(browser, desktop)
 
     assert await page.locator("#general h2").inner_text() == chinese["general"] == "常规"
     assert await page.locator("#save").inner_text() == "保存"
+    assert await page.locator("#g-provider option[value=demo]").inner_text() == "演示（离线）"
     await page.wait_for_function("document.querySelectorAll('#recent-rows tr').length >= 3")
     text = await _visible_text(page)
     assert chinese["recent"] in text
