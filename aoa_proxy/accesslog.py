@@ -30,7 +30,7 @@ def log_request(rec: RequestRecord, settings: Settings) -> None:
         }
         if rec.error:
             fields["error"] = rec.error
-        log.info("%s", orjson.dumps(fields).decode())
+        _info("%s", orjson.dumps(fields).decode())
         return
     model = ""
     if rec.model or rec.upstream_model:
@@ -41,7 +41,7 @@ def log_request(rec: RequestRecord, settings: Settings) -> None:
     if rec.prompt_tokens is not None or rec.completion_tokens is not None:
         tokens = f" tokens={rec.prompt_tokens or 0}/{rec.completion_tokens or 0}"
     provider = f" {rec.provider}" if rec.provider else ""
-    log.info(
+    _info(
         "%s %s%s%s %d %.1fms%s",
         rec.method,
         rec.path,
@@ -51,3 +51,8 @@ def log_request(rec: RequestRecord, settings: Settings) -> None:
         rec.duration_ms,
         tokens,
     )
+
+
+def _info(msg: str, *args: object) -> None:
+    """`log.info` without its findCaller stack walk, which was half the cost of each line."""
+    log.handle(log.makeRecord(log.name, logging.INFO, "accesslog.py", 0, msg, args, None))
