@@ -7,6 +7,7 @@ and report bad values as ConfigError, one line per variable.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -208,6 +209,7 @@ class Settings:
         return is_loopback_host(self.host)
 
 
+@functools.lru_cache(maxsize=1024)  # checked on every request's Host header; ipaddress is slow
 def is_loopback_host(host: str) -> bool:
     """True for localhost names and loopback IPs (127.0.0.0/8, ::1)."""
     host = host.strip("[]").lower()
