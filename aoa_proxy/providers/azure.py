@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from aoa_proxy.errors import ModelNotFound, UpstreamError, upstream_error
 from aoa_proxy.providers.base import Call, Provider, UpstreamRequest
+
+
+@functools.lru_cache(maxsize=256)
+def _quote(deployment: str) -> str:
+    return quote(deployment, safe="")
+
 
 # The deployments listing exists only in these older api-versions.
 _LISTING_VERSIONS = ("2022-12-01", "2023-03-15-preview", "2023-05-15")
@@ -18,10 +25,15 @@ class AzureProvider(Provider):
     label: ClassVar[str] = "Azure OpenAI"
     key_env_var: ClassVar[str] = "AZURE_API_KEY"
 
-    @property
+    # Settings are frozen and a provider lives as long as its settings: parse the URL once.
+    @functools.cached_property
     def base_url(self) -> str:
         parts = urlsplit(self.settings.endpoint)
         return f"{parts.scheme}://{parts.netloc}"
+
+    @functools.cached_property
+    def _query(self) -> str:
+        return urlencode({"api-version": self.settings.api_version})
 
     def resolve_model(self, model: str) -> str:
         """Alias target, else AZURE_MODEL for an empty model, else the name without dots."""
@@ -34,9 +46,8 @@ class AzureProvider(Provider):
         return model.strip().replace(".", "")
 
     def build_request(self, call: Call) -> UpstreamRequest:
-        deployment = quote(call.upstream_model, safe="")
-        query = urlencode({"api-version": self.settings.api_version})
-        url = f"{self.base_url}/openai/deployments/{deployment}/{call.endpoint.value}?{query}"
+        deployment = _quote(call.upstream_model)
+        url = f"{self.base_url}/openai/deployments/{deployment}/{call.endpoint.value}?{self._query}"
         headers = {"Content-Type": "application/json", "api-key": call.key}
         if call.stream:
             headers["Accept"] = "text/event-stream"
