@@ -60,14 +60,14 @@ THINKING_BUDGETS: Final = {
 # reasoning_effort -> thinkingLevel for Gemini 3+ (which cannot switch thinking off; "minimal" and
 # "medium" exist on Flash only, so they map to levels every model accepts).
 # https://ai.google.dev/gemini-api/docs/thinking#thinking-levels
-THINKING_LEVELS: Final = {
-    "none": "low",
-    "minimal": "low",
-    "low": "low",
-    "medium": "high",
-    "high": "high",
-    "xhigh": "high",
-    "max": "high",
+THINKING_LEVELS: Final = {  # proto enum names (google.ai.generativelanguage ThinkingLevel)
+    "none": "LOW",
+    "minimal": "LOW",
+    "low": "LOW",
+    "medium": "HIGH",
+    "high": "HIGH",
+    "xhigh": "HIGH",
+    "max": "HIGH",
 }
 
 # OpenAI input_audio formats -> MIME types Gemini accepts.

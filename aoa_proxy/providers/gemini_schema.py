@@ -118,7 +118,6 @@ def _clean(node: Any, defs: Mapping[str, Any], depth: int) -> dict[str, Any]:
         if out.get("type", "STRING") == "STRING":
             out["type"] = "STRING"
             out["enum"] = [v if isinstance(v, str) else _json_text(v) for v in values]
-            out["format"] = "enum"
         else:  # Gemini enums are strings only: say it in words instead
             allowed = ", ".join(_json_text(v) for v in values)
             text = str(out.get("description", "")).rstrip()

@@ -296,7 +296,7 @@ async def test_gemini_3_reasoning_effort_uses_thinking_level(
         reasoning_effort="high",
         messages=[{"role": "user", "content": "x"}],
     )
-    assert gemini.last.json["generationConfig"] == {"thinkingConfig": {"thinkingLevel": "high"}}
+    assert gemini.last.json["generationConfig"] == {"thinkingConfig": {"thinkingLevel": "HIGH"}}
 
 
 async def test_gemini_n_maps_to_candidate_count(gw: Gateway, gemini: FakeGemini) -> None:

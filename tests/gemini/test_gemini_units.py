@@ -91,7 +91,7 @@ def test_clean_schema_bounds_recursive_refs() -> None:
             {"oneOf": [{"type": "integer"}, {"type": "string"}]},
             {"anyOf": [{"type": "INTEGER"}, {"type": "STRING"}]},
         ),
-        ({"const": "a"}, {"type": "STRING", "enum": ["a"], "format": "enum"}),
+        ({"const": "a"}, {"type": "STRING", "enum": ["a"]}),
         ({"type": "integer", "enum": [1, 2]}, {"type": "INTEGER", "description": "(one of: 1, 2)"}),
         ({"type": "string", "format": "email"}, {"type": "STRING"}),
         ({"type": "string", "format": "date-time"}, {"type": "STRING", "format": "date-time"}),
