@@ -61,11 +61,8 @@ _ARGPARSE_WORDS: Final = (
 )
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """An argparse formatter that shows argparse's own words and every help text translated.
-
-    Use as `formatter_class=HelpFormatter`, and build the parser after `set_language()`.
-    """
+class _TranslatingFormatter(argparse.HelpFormatter):
+    """argparse's own words and every help text, translated when the help is shown."""
 
     def add_usage(
         self, usage: str | None, actions: Any, groups: Any, prefix: str | None = None
@@ -77,6 +74,17 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         return _(action.help) if action.help else action.help
+
+
+class HelpFormatter(_TranslatingFormatter, argparse.RawDescriptionHelpFormatter):
+    """Translated help that keeps the description and epilog as written (e.g. a table).
+
+    Use as `formatter_class=HelpFormatter`, and build the parser after `set_language()`.
+    """
+
+
+class WrappingHelpFormatter(_TranslatingFormatter):
+    """Translated help whose description and epilog are re-wrapped to the terminal."""
 
 
 def normalize(tag: str) -> str | None:
