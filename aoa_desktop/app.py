@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from aoa_desktop.controller import LABELS, Controller
+from aoa_desktop.controller import Controller, provider_label
 from aoa_desktop.gateway import GatewayStatus, GatewayThread
 from aoa_desktop.instance import InstanceLock, InstanceServer, ask_running, instance_dir
 from aoa_desktop.keys import KeyStore
@@ -32,7 +32,7 @@ from aoa_desktop.store import default_config_dir
 from aoa_desktop.tray import IconState, Tray, menu_backend
 from aoa_proxy import __version__
 from aoa_proxy.config import PROVIDERS, Settings
-from aoa_proxy.i18n import _
+from aoa_proxy.i18n import WrappingHelpFormatter, _
 from aoa_proxy.runtime import RequestRecord, Runtime
 
 log = logging.getLogger("aoa")
@@ -44,6 +44,7 @@ _STREAM_ERRORS = frozenset({"stream cut", "stream ended early", "stream stalled"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aoa",
+        formatter_class=WrappingHelpFormatter,
         description=_(
             "The aoa tray app: a local OpenAI-compatible endpoint for Azure OpenAI, Yi, Gemini "
             "and other hosts, controlled from the system tray. Settings are edited on a local "
@@ -101,7 +102,8 @@ def setup_logging(log_dir: Path, level: str = "INFO") -> None:
             )
         )
     except OSError as exc:
-        print(f"aoa: cannot write the log file in {log_dir}: {exc}", file=sys.stderr)
+        problem = _("aoa: cannot write the log file in {path}: {error}")
+        print(problem.format(path=log_dir, error=exc), file=sys.stderr)
     for handler in handlers:
         handler.setFormatter(fmt)
     root = logging.getLogger()
@@ -308,7 +310,7 @@ class Shell:
         failed = bool(rec.provider) and (rec.status >= 500 or rec.error in _STREAM_ERRORS)
         before = self._upstream_problem
         if failed:
-            label = LABELS.get(rec.provider, rec.provider)
+            label = provider_label(rec.provider)
             reason = rec.error or f"HTTP {rec.status}"
             self._upstream_problem = _("The last call to {label} failed: {reason}").format(
                 label=label, reason=reason
@@ -367,7 +369,7 @@ class Shell:
         return "running", ""
 
     def providers(self) -> list[tuple[str, str]]:
-        return [(name, LABELS.get(name, name)) for name in PROVIDERS]
+        return [(name, provider_label(name)) for name in PROVIDERS]
 
     def active_provider(self) -> str:
         return self._runtime.provider.name if self._runtime is not None else ""
