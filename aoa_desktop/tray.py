@@ -254,11 +254,16 @@ class Tray:
                 visible=lambda _item: bool(a.state()[1]),
             ),
             Menu.SEPARATOR,
-            Item(_("Provider"), Menu(lambda: [provider_item(n, lbl) for n, lbl in a.providers()])),
-            Item(_("Settings…"), lambda _icon, _item: a.open_settings()),
-            Item(_("Open log folder"), lambda _icon, _item: a.open_log_folder()),
+            # Texts are callables, read at every update_menu(), so a language chosen in the
+            # settings page shows without restarting the tray.
             Item(
-                _("Start at login"),
+                lambda _item: _("Provider"),
+                Menu(lambda: [provider_item(n, lbl) for n, lbl in a.providers()]),
+            ),
+            Item(lambda _item: _("Settings…"), lambda _icon, _item: a.open_settings()),
+            Item(lambda _item: _("Open log folder"), lambda _icon, _item: a.open_log_folder()),
+            Item(
+                lambda _item: _("Start at login"),
                 lambda _icon, _item: a.set_autostart(not a.autostart_enabled()),
                 checked=lambda _item: a.autostart_enabled(),
             ),
@@ -267,7 +272,7 @@ class Tray:
                 lambda _icon, _item: a.set_paused(not a.is_paused()),
             ),
             Menu.SEPARATOR,
-            Item(_("Quit"), lambda _icon, _item: a.quit()),
+            Item(lambda _item: _("Quit"), lambda _icon, _item: a.quit()),
         )
 
     def _copy_url(self) -> None:
