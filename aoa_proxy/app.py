@@ -440,7 +440,9 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
             if is_sse:
                 return await _relay_stream(request, upstream, passed, rec)
             payload = await _read_body(upstream, provider)
-            _note_usage(rec, payload)
+            parsed = _json_answer(payload, provider)
+            if isinstance(parsed, dict):
+                _note_usage_obj(rec, parsed.get("usage"))
             return _bytes_response(
                 request,
                 payload,
@@ -467,6 +469,20 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
 
 async def _one_event(data: bytes) -> AsyncIterator[bytes]:
     yield data
+
+
+def _json_answer(payload: bytes, provider: Provider) -> Any:
+    """A 200 whose body is not JSON (empty, cut, an HTML page) would break the client's parser."""
+    try:
+        return orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        pass
+    import json
+
+    try:  # the stdlib also takes integers beyond 64 bits
+        return json.loads(payload)
+    except (ValueError, RecursionError):
+        raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
 
 
 def _pass_header(name: str) -> bool:
@@ -514,14 +530,6 @@ def _bytes_response(
     if len(body) >= _COMPRESS_MIN and "gzip" in request.headers.get("Accept-Encoding", ""):
         response.enable_compression()
     return response
-
-
-def _note_usage(rec: RequestRecord, body: bytes) -> None:
-    """Token counts for the access log, read from a whole JSON answer."""
-    if b'"usage"' not in body:
-        return
-    with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
-        _note_usage_obj(rec, orjson.loads(body).get("usage"))
 
 
 def _note_usage_obj(rec: RequestRecord, usage: Any) -> None:
