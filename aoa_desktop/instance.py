@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from aoa_proxy.i18n import _
+
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "aoa.lock"
@@ -198,7 +200,7 @@ class InstanceServer:
             reply = self._on_show()
         except Exception:
             log.exception("show handler failed")
-            reply = {"url": None, "message": "the running aoa could not answer"}
+            reply = {"url": None, "message": _("the running aoa could not answer")}
         conn.sendall(json.dumps(reply).encode() + b"\n")
 
 
