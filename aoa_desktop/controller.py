@@ -416,7 +416,12 @@ class Controller:
                     env.pop(name)
                 continue
             if settings.provider not in REGISTRY:
-                problems.append(f"AOA_TYPE: {settings.provider} is not available")
+                problems.append(
+                    "AOA_TYPE: "
+                    + _("the {name} provider is not available in this build").format(
+                        name=settings.provider
+                    )
+                )
                 env["AOA_TYPE"] = "demo"
                 continue
             for line in problems:
