@@ -12,7 +12,7 @@ import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -442,6 +442,7 @@ class FakeGemini:
     sse: bool = True  # False: answer streams with the JSON-array form even when alt=sse
     pause_after: int | None = None  # stop streaming after this many events until `resume`
     resume: asyncio.Event = field(default_factory=asyncio.Event)
+    raw: Callable[[web.Request, Received], Awaitable[web.StreamResponse]] | None = None
 
     @property
     def url(self) -> str:
@@ -515,6 +516,8 @@ class FakeGemini:
             )
         if self.fail is not None:
             return web.json_response(self.fail[1], status=self.fail[0])
+        if self.raw is not None:  # not Gemini at all (a proxy's error page, say)
+            return await self.raw(request, rec)
         try:
             body = json.loads(rec.body)
             if method == "batchEmbedContents":

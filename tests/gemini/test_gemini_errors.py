@@ -144,3 +144,22 @@ async def test_gemini_unreachable_is_a_502(start_gateway: StartGateway) -> None:
     with pytest.raises(openai.InternalServerError) as info:
         await gw.client().chat.completions.create(model="gemini-2.5-flash", messages=HELLO)
     assert info.value.status_code == 502
+
+
+async def test_gemini_non_json_error_page_is_still_an_openai_error(
+    gw: Gateway, gemini: FakeGemini
+) -> None:
+    from aiohttp import web
+
+    async def html(request: web.Request, rec: object) -> web.Response:
+        return web.Response(
+            status=502, text="<html><body>Bad Gateway</body></html>", content_type="text/html"
+        )
+
+    gemini.fail = None
+    gemini.raw = html
+    with pytest.raises(openai.InternalServerError) as info:
+        await gw.client().chat.completions.create(model="gemini-2.5-flash", messages=HELLO)
+    body: Any = info.value.response.json()
+    assert info.value.status_code == 502 and "Bad Gateway" in body["error"]["message"]
+    assert set(body["error"]) == {"message", "type", "param", "code"}

@@ -89,7 +89,7 @@ async def test_gemini_error_in_the_middle_of_a_stream_ends_it_with_an_error_even
         "error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}
     }
     gemini.reply = lambda body, model: [
-        *text_chunks(["partial"])[:1],
+        *text_chunks(["partial", "rest"])[:1],
         "data: " + json.dumps(failure),
     ]
     events = await _events(gw, model="gemini-2.5-flash", messages=HELLO)
@@ -160,3 +160,16 @@ async def test_gemini_completions_stream(gw: Gateway, gemini: FakeGemini) -> Non
         model="gemini-2.5-flash", prompt="Hello", stream=True
     ):
         assert completion.object == "text_completion"
+
+
+async def test_gemini_raw_json_error_inside_a_stream_ends_it_with_an_error_event(
+    gw: Gateway, gemini: FakeGemini
+) -> None:
+    # Google sometimes writes a bare multi-line error object (no `data:`) into the stream.
+    gemini.reply = lambda body, model: [
+        *text_chunks(["partial", "rest"])[:1],
+        '{\n  "error": {\n    "code": 500,\n    "status": "INTERNAL"\n  }\n}',
+    ]
+    events = await _events(gw, model="gemini-2.5-flash", messages=HELLO)
+    assert "[DONE]" not in events
+    assert json.loads(events[-1])["error"]["type"] == "server_error"
