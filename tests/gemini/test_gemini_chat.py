@@ -442,3 +442,31 @@ async def test_gemini_openai_model_names_use_the_default_model(
     data = await _chat(gw, model=name, messages=[{"role": "user", "content": "x"}])
     strict_chat(data, name)  # the answer names the model the client asked for
     assert gemini.last.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+
+
+@pytest.mark.parametrize("kind", ["http", "socks5"])
+async def test_gemini_calls_and_image_fetches_go_through_the_configured_proxy(
+    gemini: FakeGemini, start_gateway: StartGateway, images: str, kind: str
+) -> None:
+    from tests.proxies import TunnelProxy
+
+    proxy = await TunnelProxy(kind).start()
+    try:
+        var = "GEMINI_HTTP_PROXY" if kind == "http" else "GEMINI_SOCKS_PROXY"
+        gw = await start_gateway(gemini_env(gemini, **{var: proxy.url}))
+        data = await _chat(
+            gw,
+            model="gemini-2.5-flash",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": f"{images}/cat.png"}}],
+                }
+            ],
+        )
+        strict_chat(data, "gemini-2.5-flash")
+        ports = {port for _, port in proxy.tunnels}
+        assert gemini.server is not None and gemini.server.port in ports
+        assert int(images.rsplit(":", 1)[1]) in ports
+    finally:
+        await proxy.close()
