@@ -18,7 +18,7 @@ from typing import Any, Final
 import orjson
 
 from aoa_proxy.errors import UpstreamError, UpstreamUnreachable, upstream_error
-from aoa_proxy.providers.gemini_request import SIGNATURES
+from aoa_proxy.providers.gemini_tools import SIGNATURES
 
 log = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ Schema reference: https://ai.google.dev/api/caching#Schema
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -171,8 +172,6 @@ def _merge_all_of(
 
 
 def _json_text(value: Any) -> str:
-    import json
-
     return value if isinstance(value, str) else json.dumps(value)
 
 

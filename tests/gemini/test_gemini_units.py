@@ -8,7 +8,6 @@ import pytest
 
 from aoa_proxy.errors import RequestError, UpstreamUnreachable
 from aoa_proxy.providers.gemini_request import (
-    SignatureCache,
     convert_messages,
     generation_config,
     parse_data_url,
@@ -24,6 +23,7 @@ from aoa_proxy.providers.gemini_response import (
     usage,
 )
 from aoa_proxy.providers.gemini_schema import clean_schema
+from aoa_proxy.providers.gemini_tools import SignatureCache
 from tests.gemini.fake_gemini import Invalid, validate_schema
 
 
