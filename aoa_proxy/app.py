@@ -34,7 +34,7 @@ from aoa_proxy.providers import Call, Endpoint, LocalProvider, Provider, Upstrea
 from aoa_proxy.providers.base import dumps
 from aoa_proxy.runtime import RequestRecord, Runtime
 from aoa_proxy.security import bearer_token, host_allowed, origin_allowed, token_matches
-from aoa_proxy.sse import DONE, frame, iter_data
+from aoa_proxy.sse import DONE, EventGate, frame, iter_data
 
 log = logging.getLogger(__name__)
 
@@ -558,26 +558,37 @@ async def _relay_stream(
     headers: dict[str, str],
     rec: RequestRecord,
 ) -> web.StreamResponse:
-    """Forward upstream SSE bytes the moment they arrive; end with an error event if cut off."""
+    """Forward each upstream SSE event, bytes unchanged, the moment it is complete; end with an
+    error event if the stream is cut off, malformed or unfinished."""
     response = _sse_response(upstream.status, headers)
     rec.status = upstream.status
     _add_cors(request, response)
     await response.prepare(request)
-    tail = b""
+    gate = EventGate()
     try:
         async for data in upstream.content.iter_any():
-            await response.write(data)
-            tail = (tail + data)[-4096:]
+            ready, problem = gate.feed(data)
+            if ready:
+                await response.write(ready)
+            if problem:
+                await _write_stream_error(response, gate.tail, problem)
+                rec.error = "malformed stream"
+                return response
+        ready, problem = gate.finish()
+        if ready:
+            await response.write(ready)
     except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
         reason = "stopped sending" if isinstance(exc, asyncio.TimeoutError) else _describe(exc)
-        await _write_stream_error(response, tail, f"The upstream stream broke off: {reason}")
+        await _write_stream_error(response, gate.tail, f"The upstream stream broke off: {reason}")
         rec.error = "stream cut"
         return response
-    if b"[DONE]" not in tail:
-        await _write_stream_error(response, tail, "The upstream stream ended before [DONE]")
+    if problem or not gate.done:
+        await _write_stream_error(
+            response, gate.tail, problem or "The upstream stream ended before [DONE]"
+        )
         rec.error = "stream ended early"
     else:
-        _note_stream_usage(rec, tail)
+        _note_stream_usage(rec, gate.tail)
     await response.write_eof()
     return response
 

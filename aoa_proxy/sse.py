@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
+import orjson
+
 from aoa_proxy.providers.base import dumps
 
 DONE = b"data: [DONE]\n\n"
@@ -49,3 +51,67 @@ async def iter_data(stream: ByteStream) -> AsyncIterator[bytes]:
         data.append(value[1:] if value.startswith(b" ") else value)
     if data:
         yield b"\n".join(data)
+
+
+class EventGate:
+    """Relays an SSE byte stream one whole event at a time, checking each event's data.
+
+    Bytes pass through unchanged, but only up to the end of the last complete event, so a
+    stream cut mid-event never hands the client half an event (which its JSON parser would
+    choke on before it could see our error event). `feed` returns (bytes to forward, problem).
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._scan = 0  # start of the next unread line in _buf
+        self._data: list[bytes] = []  # data lines of the event being read
+        self.done = False  # saw data: [DONE]
+        self.tail = b""  # the last bytes forwarded (usage sits just before [DONE])
+
+    def feed(self, chunk: bytes) -> tuple[bytes, str | None]:
+        self._buf += chunk
+        cut = 0
+        while (nl := self._buf.find(b"\n", self._scan)) >= 0:
+            line = bytes(self._buf[self._scan : nl]).rstrip(b"\r")
+            self._scan = nl + 1
+            if line:
+                if line.startswith(b"data:"):
+                    value = line[5:]
+                    self._data.append(value[1:] if value.startswith(b" ") else value)
+                continue
+            problem = self._event_done()
+            if problem:
+                return self._take(cut), problem
+            cut = self._scan
+        return self._take(cut), None
+
+    def finish(self) -> tuple[bytes, str | None]:
+        """At the end of the upstream: a last event without its blank line still counts."""
+        out, problem = b"", None
+        if self._scan < len(self._buf):
+            out, problem = self.feed(b"\n")
+        if self._data and not problem:
+            more, problem = self.feed(b"\n")
+            out += more
+        return out, problem
+
+    def _event_done(self) -> str | None:
+        data, self._data = b"\n".join(self._data), []
+        if not data or self.done:
+            return None
+        if data == b"[DONE]":
+            self.done = True
+            return None
+        try:
+            orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return "The upstream sent a stream event that is not JSON"
+        return None
+
+    def _take(self, cut: int) -> bytes:
+        out = bytes(self._buf[:cut])
+        del self._buf[:cut]
+        self._scan -= cut
+        if out:
+            self.tail = (self.tail + out)[-4096:]
+        return out
