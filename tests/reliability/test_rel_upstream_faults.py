@@ -136,7 +136,7 @@ async def truncated_sse(request: web.Request, rec: Received) -> web.StreamRespon
 
 
 async def rate_limited(request: web.Request, rec: Received) -> web.StreamResponse:
-    body = {
+    body: dict[str, Any] = {
         "error": {
             "message": "Rate limit reached",
             "type": "rate_limit_error",
@@ -219,7 +219,7 @@ async def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, str], byt
 
 def assert_openai_error(status: int, headers: dict[str, str], data: bytes) -> dict[str, Any]:
     assert headers.get("content-type", "").startswith("application/json"), (status, data[:300])
-    err = json.loads(data)["error"]
+    err: dict[str, Any] = json.loads(data)["error"]
     assert {"message", "type", "param", "code"} <= set(err), err
     assert isinstance(err["message"], str) and err["message"]
     assert b"Traceback" not in data and SERVER_KEY.encode() not in data
