@@ -243,6 +243,7 @@ class _ChoiceState:
     started: bool = False
     finished: bool = False
     tools: int = 0
+    text: bool = False  # some answer text was sent
 
 
 class StreamTranslator:
@@ -284,6 +285,7 @@ class StreamTranslator:
         out = self._open(i)
         answer = read_parts(cand.get("content"))
         if answer.text:
+            state.text = True
             out.append(self._chunk(i, {"content": answer.text}, answer.text))
         calls = answer.calls[:1] if self.shape.legacy and state.tools == 0 else answer.calls
         if self.shape.legacy and state.tools:
@@ -299,7 +301,7 @@ class StreamTranslator:
         if isinstance(raw, str) and raw != "FINISH_REASON_UNSPECIFIED":
             reason = finish_reason(raw, state.tools > 0, self.shape.legacy)
             note = _FILTERED.format(reason=raw) if reason == "content_filter" else None
-            out += self._close(i, reason, note if not answer.text else None)
+            out += self._close(i, reason, None if state.text else note)
         return out
 
     def _open(self, i: int) -> list[dict[str, Any]]:

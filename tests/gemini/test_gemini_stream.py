@@ -140,6 +140,7 @@ async def test_gemini_answer_stopped_for_recitation_while_streaming(
     events = await _events(gw, model="gemini-2.5-flash", messages=HELLO)
     chunks = strict_chunks(events, "gemini-2.5-flash", usage=False)
     assert chunks[-1].choices[0].finish_reason == "content_filter"
+    assert chunks[-1].choices[0].delta.refusal is None  # the text already sent stands
 
 
 async def test_gemini_completions_stream(gw: Gateway, gemini: FakeGemini) -> None:
