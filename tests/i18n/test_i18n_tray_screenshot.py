@@ -1,0 +1,239 @@
+"""The real tray app (GTK menu) under Xvfb + trayer, in English and in Chinese, for docs/.
+
+Starts `python -m aoa_desktop` with AOA_LANG, opens the tray menu and its provider submenu with
+xdotool, takes a screenshot, and quits through the menu. The screenshots go to docs/screenshots
+when missing or when AOA_UPDATE_SCREENSHOTS is set, so an ordinary run leaves the tree clean.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from tests.i18n.conftest import ROOT, clean_env
+
+pytestmark = pytest.mark.desktop
+SHOTS = ROOT / "docs" / "screenshots"
+TOOLS = ("Xvfb", "trayer", "xdotool", "xdpyinfo", "import", "convert")
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
+    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@dataclass
+class Screen:
+    display: str
+    panel: str  # trayer's window; it grows when an icon docks
+
+    def run(self, *args: str) -> str:
+        env = {**os.environ, "DISPLAY": self.display}
+        return subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+
+    def geometry(self, window: str) -> tuple[int, int, int, int]:
+        values = dict(
+            line.split("=", 1)
+            for line in self.run("xdotool", "getwindowgeometry", "--shell", window).split()
+        )
+        return int(values["X"]), int(values["Y"]), int(values["WIDTH"]), int(values["HEIGHT"])
+
+    def menus(self) -> list[tuple[int, int, int, int]]:
+        """Geometry of the app's visible popup menus (GTK names them after argv[0])."""
+        found = []
+        for window in self.run("xdotool", "search", "--onlyvisible", "--name", "__main__").split():
+            x, y, w, h = self.geometry(window)
+            if w > 60 and h > 60:
+                found.append((x, y, w, h))
+        return found
+
+    def shot(self, path: Path) -> bytes:
+        self.run("import", "-window", "root", str(path))
+        return path.read_bytes() if path.exists() else b""
+
+
+def _free_display() -> str:
+    for n in range(50, 100):
+        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
+            return f":{n}"
+    pytest.skip("no free X display number")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def screen() -> Iterator[Screen]:
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (scripts/system-deps.sh)")
+    try:
+        import gi  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
+    except ImportError:
+        pytest.skip("PyGObject is not installed: the tray has no menu to photograph")
+    display = _free_display()
+    procs: list[subprocess.Popen[bytes]] = []
+    env = {**os.environ, "DISPLAY": display}
+    try:
+        procs.append(
+            subprocess.Popen(
+                ["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        wait_for(
+            "Xvfb",
+            lambda: (
+                subprocess.run(
+                    ["xdpyinfo", "-display", display], capture_output=True, check=False
+                ).returncode
+                == 0
+            ),
+        )
+        procs.append(
+            subprocess.Popen(
+                ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request"]
+                + ["--height", "32", "--transparent", "false", "--tint", "0x444444"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        probe = Screen(display, "")
+        panel = wait_for(
+            "trayer's panel",
+            lambda: probe.run("xdotool", "search", "--name", "^panel$").split()[:1],
+        )[0]
+        yield Screen(display, panel)
+    finally:
+        for proc in reversed(procs):
+            _stop(proc)
+
+
+def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
+    """Run the app in `language`, open menu + provider submenu, screenshot, quit via the menu."""
+    port = _free_port()
+    home = tmp_path / f"home-{language}"
+    runtime = tmp_path / f"run-{language}"
+    runtime.mkdir(mode=0o700, parents=True)
+    env = clean_env(
+        DISPLAY=screen.display,
+        PYSTRAY_BACKEND="gtk",
+        AOA_LANG=language,
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        XDG_STATE_HOME=str(home / ".state"),
+        XDG_RUNTIME_DIR=str(runtime),
+    )
+    log = (tmp_path / f"aoa-{language}.log").open("wb")
+    app = subprocess.Popen(
+        [sys.executable, "-m", "aoa_desktop", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    return bool(r.status == 200)
+            except OSError:
+                return False
+
+        wait_for("the gateway's /health", healthy)
+
+        def docked() -> tuple[int, int, int, int] | None:
+            geometry = screen.geometry(screen.panel)
+            return geometry if geometry[2] > 16 else None
+
+        x, y, w, h = wait_for("the icon to dock", docked)
+        screen.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
+        wait_for("the menu", lambda: len(screen.menus()) >= 1)
+        # First item (the address), then "Provider", then open its submenu.
+        screen.run("xdotool", "key", "Down", "Down", "Right")
+        wait_for("the provider submenu", lambda: len(screen.menus()) >= 2)
+        left = min(m[0] for m in screen.menus())
+        bottom = max(m[1] + m[3] for m in screen.menus())
+
+        # GTK paints after mapping: take shots until two in a row are identical.
+        full = tmp_path / f"screen-{language}.png"
+        previous = [b""]
+
+        def settled() -> bool:
+            data = screen.shot(full)
+            same = data == previous[0]
+            previous[0] = data
+            return bool(data) and same
+
+        wait_for("the menu to be painted", settled)
+        shot = tmp_path / f"tray-menu.{language}.png"
+        left, top = max(left - 8, 0), 0
+        width, height = 800 - left, min(bottom + 8, 600)
+        screen.run(
+            "convert", str(full), "-crop", f"{width}x{height}+{left}+{top}", "+repage", str(shot)
+        )
+        screen.run("xdotool", "key", "Escape", "Escape")
+        wait_for("the menu to close", lambda: not screen.menus())
+
+        screen.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
+        wait_for("the menu", lambda: len(screen.menus()) >= 1)
+        screen.run("xdotool", "key", "Up", "Return")  # Up from nothing selects the last item
+        assert app.wait(30) == 0
+        return shot
+    finally:
+        _stop(app)
+        log.close()
+
+
+def _publish(shot: Path, name: str) -> None:
+    target = SHOTS / name
+    if os.environ.get("AOA_UPDATE_SCREENSHOTS") or not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, target)
+
+
+def test_tray_menu_screenshots_in_both_languages(screen: Screen, tmp_path: Path) -> None:
+    english = _photograph_menu(screen, "en", tmp_path)
+    chinese = _photograph_menu(screen, "zh_CN", tmp_path)
+    assert english.stat().st_size > 2_000 and chinese.stat().st_size > 2_000
+    assert english.read_bytes() != chinese.read_bytes()
+    _publish(english, "tray-menu.png")
+    _publish(chinese, "tray-menu.zh-CN.png")
