@@ -81,8 +81,6 @@ AUDIO_MIME: Final = {
 # Request fields Gemini has no equivalent for: ignored (logged at debug), never an error.
 IGNORED_FIELDS: Final = (
     "logit_bias",
-    "logprobs",
-    "top_logprobs",
     "user",
     "parallel_tool_calls",
     "service_tier",
@@ -416,6 +414,11 @@ def generation_config(body: Mapping[str, Any], model: str) -> dict[str, Any]:
     stop = _stop(body.get("stop"))
     if stop:
         config["stopSequences"] = stop
+    if body.get("logprobs") is True:  # chat only: /v1/completions' `logprobs` is a number
+        config["responseLogprobs"] = True
+        top = _integer(body, "top_logprobs")
+        if top:
+            config["logprobs"] = top
     config.update(_response_format(body.get("response_format")))
     thinking = _thinking(body.get("reasoning_effort"), model)
     if thinking:

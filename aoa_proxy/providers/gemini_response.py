@@ -167,6 +167,41 @@ def _index(cand: Mapping[str, Any]) -> int:
     return index if isinstance(index, int) else 0
 
 
+def logprobs(result: Any) -> dict[str, Any] | None:
+    """Gemini's logprobsResult -> OpenAI's choice.logprobs (None when Gemini sent none).
+
+    https://ai.google.dev/api/generate-content#LogprobsResult: one chosen candidate per decoding
+    step, with that step's top candidates at the same position.
+    """
+    if not isinstance(result, Mapping) or not isinstance(result.get("chosenCandidates"), list):
+        return None
+    tops = result.get("topCandidates")
+    tops = tops if isinstance(tops, list) else []
+    content = []
+    for step, chosen in enumerate(result["chosenCandidates"]):
+        if not isinstance(chosen, Mapping):
+            continue
+        top = (
+            tops[step].get("candidates")
+            if step < len(tops) and isinstance(tops[step], Mapping)
+            else None
+        )
+        entry = _logprob(chosen)
+        entry["top_logprobs"] = [_logprob(t) for t in top or [] if isinstance(t, Mapping)]
+        content.append(entry)
+    return {"content": content, "refusal": None}
+
+
+def _logprob(candidate: Mapping[str, Any]) -> dict[str, Any]:
+    token = str(candidate.get("token", ""))
+    value = candidate.get("logProbability")
+    return {
+        "token": token,
+        "logprob": float(value) if isinstance(value, int | float) else 0.0,
+        "bytes": list(token.encode()),
+    }
+
+
 # --------------------------------------------------------------------------- whole answers
 
 
@@ -200,7 +235,10 @@ def translate(payload: Any, shape: Shape) -> dict[str, Any]:
         answer = read_parts(cand.get("content"))
         raw = cand.get("finishReason")
         reason = finish_reason(raw, bool(answer.calls), shape.legacy)
-        choices.append(_choice(shape, _index(cand), answer, reason, _FILTERED, str(raw)))
+        choice = _choice(shape, _index(cand), answer, reason, _FILTERED, str(raw))
+        if shape.chat:
+            choice["logprobs"] = logprobs(cand.get("logprobsResult"))
+        choices.append(choice)
     out: dict[str, Any] = {
         "id": new_id("chatcmpl" if shape.chat else "cmpl"),
         "object": "chat.completion" if shape.chat else "text_completion",
@@ -286,7 +324,10 @@ class StreamTranslator:
         answer = read_parts(cand.get("content"))
         if answer.text:
             state.text = True
-            out.append(self._chunk(i, {"content": answer.text}, answer.text))
+            chunk = self._chunk(i, {"content": answer.text}, answer.text)
+            if self.shape.chat:
+                chunk["choices"][0]["logprobs"] = logprobs(cand.get("logprobsResult"))
+            out.append(chunk)
         calls = answer.calls[:1] if self.shape.legacy and state.tools == 0 else answer.calls
         if self.shape.legacy and state.tools:
             calls = []  # the legacy format has room for one call only

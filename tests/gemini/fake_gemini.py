@@ -195,6 +195,12 @@ def merge(chunks: list[dict[str, Any]]) -> dict[str, Any]:
             merged["content"]["parts"] += (cand.get("content") or {}).get("parts", [])
             if "finishReason" in cand:
                 merged["finishReason"] = cand["finishReason"]
+            if "logprobsResult" in cand:
+                result = merged.setdefault(
+                    "logprobsResult", {"chosenCandidates": [], "topCandidates": []}
+                )
+                for key in ("chosenCandidates", "topCandidates"):
+                    result[key] += cand["logprobsResult"].get(key, [])
         for key in ("usageMetadata", "promptFeedback", "modelVersion", "responseId"):
             if key in chunk:
                 out[key] = chunk[key]

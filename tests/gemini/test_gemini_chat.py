@@ -470,3 +470,50 @@ async def test_gemini_calls_and_image_fetches_go_through_the_configured_proxy(
         assert int(images.rsplit(":", 1)[1]) in ports
     finally:
         await proxy.close()
+
+
+def _with_logprobs(body: dict[str, Any], model: str) -> list[dict[str, Any]]:
+    chunks = text_chunks(["Hi", "!"])
+    for chunk, token in zip(chunks, ["Hi", "!"], strict=True):
+        chunk["candidates"][0]["logprobsResult"] = {
+            "chosenCandidates": [{"token": token, "tokenId": 1, "logProbability": -0.25}],
+            "topCandidates": [
+                {
+                    "candidates": [
+                        {"token": token, "tokenId": 1, "logProbability": -0.25},
+                        {"token": "Yo", "tokenId": 2, "logProbability": -2},
+                    ]
+                }
+            ],
+        }
+    return chunks
+
+
+async def test_gemini_logprobs_map_both_ways(gw: Gateway, gemini: FakeGemini) -> None:
+    gemini.reply = _with_logprobs
+    data = await _chat(
+        gw,
+        model="gemini-2.5-flash",
+        logprobs=True,
+        top_logprobs=2,
+        messages=[{"role": "user", "content": "x"}],
+    )
+    logprobs = strict_chat(data, "gemini-2.5-flash").choices[0].logprobs
+    assert logprobs is not None and logprobs.content is not None
+    assert [(t.token, t.logprob) for t in logprobs.content] == [("Hi", -0.25), ("!", -0.25)]
+    assert [t.token for t in logprobs.content[0].top_logprobs] == ["Hi", "Yo"]
+    assert logprobs.content[0].bytes == [72, 105]
+    assert gemini.last.json["generationConfig"] == {"responseLogprobs": True, "logprobs": 2}
+    stream = await gw.client().chat.completions.create(
+        model="gemini-2.5-flash",
+        logprobs=True,
+        messages=[{"role": "user", "content": "x"}],
+        stream=True,
+    )
+    tokens = [
+        t.token
+        async for c in stream
+        if c.choices and c.choices[0].logprobs
+        for t in c.choices[0].logprobs.content or []
+    ]
+    assert tokens == ["Hi", "!"]
