@@ -328,9 +328,9 @@ class StreamTranslator:
             if self.shape.chat:
                 chunk["choices"][0]["logprobs"] = logprobs(cand.get("logprobsResult"))
             out.append(chunk)
-        calls = answer.calls[:1] if self.shape.legacy and state.tools == 0 else answer.calls
-        if self.shape.legacy and state.tools:
-            calls = []  # the legacy format has room for one call only
+        calls = answer.calls
+        if self.shape.legacy:  # the legacy format has room for one call only
+            calls = calls[:1] if state.tools == 0 else []
         for call in calls:
             if self.shape.legacy:
                 delta: dict[str, Any] = {"function_call": dict(call["function"])}
