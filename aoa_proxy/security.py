@@ -12,12 +12,25 @@ def host_allowed(settings: Settings, host_header: str | None) -> bool:
     """On a loopback bind only loopback Host names get in; a rebinding page sends its own name."""
     if not settings.is_loopback or not host_header:
         return True
-    host = host_header.strip()
+    name = _host_name(host_header.strip())
+    return name is not None and is_loopback_host(name)
+
+
+def _host_name(host: str) -> str | None:
+    """The name in `name`, `name:port`, `[v6]` or `[v6]:port`; None if anything else trails."""
     if host.startswith("["):
-        name = host[1 : host.find("]")] if "]" in host else host
+        end = host.find("]")
+        if end < 0:
+            return None
+        name, rest = host[1:end], host[end + 1 :]
+    elif host.count(":") == 1:
+        name, rest = host.split(":")[0], host[host.find(":") :]
     else:
-        name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return is_loopback_host(name)
+        name, rest = host, ""  # a bare name, or an unbracketed IPv6 address
+    port = rest[1:]
+    if rest and not (rest.startswith(":") and port.isascii() and port.isdigit()):
+        return None  # e.g. "127.0.0.1:80@evil.example", "[::1].evil.example"
+    return name
 
 
 def origin_allowed(settings: Settings, origin: str) -> bool:
