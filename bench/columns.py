@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.load import CLIENT_KEY
 from bench.procs import Server, clean_env, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -182,6 +183,8 @@ def litellm(tmp: Path, upstream: int, cores: str | None, venv: Path) -> Column:
       api_base: http://127.0.0.1:{upstream}
       api_key: bench-server-key
       api_version: "2024-10-21"
+    model_info:
+      base_model: azure/{MODEL}  # else LiteLLM logs an error on every request
 litellm_settings:
   drop_params: true
 """
@@ -199,6 +202,7 @@ litellm_settings:
     ]
     env = clean_env(
         {
+            "LITELLM_MASTER_KEY": CLIENT_KEY,  # the bearer token every column's client sends
             "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no fetch from GitHub at start
             "LITELLM_LOG": "ERROR",
             "LITELLM_TELEMETRY": "False",

@@ -20,7 +20,9 @@ BODY = b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"
 STREAM_BODY = (
     b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Count"}],"stream":true}'
 )
-HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer bench-client-key"}
+# LiteLLM refuses to start without a master key; every column gets this same bearer token.
+CLIENT_KEY = "sk-bench-0123456789abcdef0123456789abcdef"
+HEADERS = {"Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}"}
 LUA = Path(__file__).with_name("post.lua")
 _TS = re.compile(rb"ts:(\d+)")
 

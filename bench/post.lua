@@ -4,7 +4,7 @@ wrk.method = "POST"
 wrk.body = os.getenv("BENCH_BODY")
   or '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Say hello"}],"max_tokens":16}'
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench-client-key"
+wrk.headers["Authorization"] = "Bearer sk-bench-0123456789abcdef0123456789abcdef"
 
 function done(summary, latency, requests)
   local e = summary.errors
