@@ -178,7 +178,8 @@ class ProcGateway:
         return open_fds(self.proc.pid)
 
     def stderr(self) -> str:
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.stderr_path.read_text(errors="replace")
 
     def stop(self) -> None:
