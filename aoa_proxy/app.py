@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -693,6 +694,16 @@ async def _serve_local(
     return _bytes_response(request, dumps(out), 200, "application/json", {})
 
 
+def _safe_url(url: str) -> str:
+    """A URL fit for an error message or a log: no query (presigned tokens), no user info."""
+    try:
+        parts = urlsplit(url)
+        shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+    except ValueError:
+        return "the image URL"
+    return shown if len(shown) <= 120 else shown[:117] + "..."
+
+
 def _fetch_bytes(
     session: aiohttp.ClientSession,
 ) -> Callable[[str, int], Awaitable[tuple[str, bytes]]]:
@@ -704,17 +715,18 @@ def _fetch_bytes(
             async with session.get(url, timeout=timeout) as r:
                 if r.status != 200:
                     raise RequestError(
-                        f"Could not fetch {url}: HTTP {r.status}", code="invalid_image_url"
+                        f"Could not fetch {_safe_url(url)}: HTTP {r.status}",
+                        code="invalid_image_url",
                     )
                 data = await r.content.read(limit + 1)
                 if len(data) > limit:
                     raise RequestError(
-                        f"{url} is larger than {limit} bytes", code="invalid_image_url"
+                        f"{_safe_url(url)} is larger than {limit} bytes", code="invalid_image_url"
                     )
                 return r.content_type, data
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
             raise RequestError(
-                f"Could not fetch {url}: {_describe(exc)}", code="invalid_image_url"
+                f"Could not fetch {_safe_url(url)}: {_describe(exc)}", code="invalid_image_url"
             ) from None
 
     return fetch

@@ -26,10 +26,13 @@ async def iter_data(stream: ByteStream) -> AsyncIterator[bytes]:
 
     Multi-line data fields are joined with "\\n" as the SSE spec says; comments, `event:` and
     `id:` lines are skipped; CRLF and LF line ends both work. A last event without its blank line
-    is still yielded at EOF (some servers close right after the final event).
+    is still yielded at EOF (some servers close right after the final event). Lines that are no
+    SSE field at all (an upstream that gives up mid-stream and prints a bare, pretty-printed JSON
+    error) are kept and yielded together at EOF, so the error's message is not lost.
     """
     buffer = b""
     data: list[bytes] = []
+    stray: list[bytes] = []
     async for chunk in stream.iter_any():
         buffer += chunk
         while True:
@@ -45,12 +48,21 @@ async def iter_data(stream: ByteStream) -> AsyncIterator[bytes]:
             elif line.startswith(b"data:"):
                 value = line[5:]
                 data.append(value[1:] if value.startswith(b" ") else value)
+            elif not line.startswith(_FIELDS):
+                stray.append(line)
     tail = buffer.rstrip(b"\r")
     if tail.startswith(b"data:"):
         value = tail[5:]
         data.append(value[1:] if value.startswith(b" ") else value)
+    elif tail and not tail.startswith(_FIELDS):
+        stray.append(tail)
     if data:
         yield b"\n".join(data)
+    if stray:
+        yield b"\n".join(stray)
+
+
+_FIELDS = (b":", b"event:", b"id:", b"retry:", b"event", b"id", b"retry")
 
 
 class EventGate:
