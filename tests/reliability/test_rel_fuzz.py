@@ -93,6 +93,14 @@ async def _steady(request: web.Request, rec: Received) -> web.StreamResponse:
         return await sse(request, chunks, done=False)
     if isinstance(body, dict) and body.get("stream") is True:
         return await sse(request, chat_chunks(["a", "b"]))
+    if request.path.endswith("/embeddings"):
+        item = {"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}
+        return web.json_response({"object": "list", "data": [item], "model": "e"})
+    if request.path.endswith("/completions") and not request.path.endswith("chat/completions"):
+        choice = {"text": "a", "index": 0, "logprobs": None, "finish_reason": "stop"}
+        return web.json_response(
+            {"id": "cmpl-1", "object": "text_completion", "created": 1, "choices": [choice]}
+        )
     return web.json_response(chat_completion())
 
 
