@@ -235,7 +235,9 @@ class Shell:
     # ------------------------------------------------------------------ lifecycle
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT end the app cleanly (status 0). Main thread only."""
+        """SIGTERM/SIGINT end the app cleanly (status 0); a no-op off the main thread."""
+        if threading.current_thread() is not threading.main_thread():
+            return
         for name in ("SIGTERM", "SIGINT", "SIGHUP"):
             signum = getattr(signal, name, None)
             if signum is not None:
@@ -311,7 +313,9 @@ class Shell:
         before = self._upstream_problem
         if failed:
             label = provider_label(rec.provider)
-            reason = rec.error or f"HTTP {rec.status}"
+            reason = f"HTTP {rec.status}" if rec.status else _("no answer")
+            if rec.error:
+                reason += f" ({rec.error})"
             self._upstream_problem = _("The last call to {label} failed: {reason}").format(
                 label=label, reason=reason
             )

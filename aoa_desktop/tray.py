@@ -173,7 +173,6 @@ class Tray:
             log.debug("tray loop ended with %s: %s", type(exc).__name__, exc)
 
     def _setup(self, icon: Any) -> None:
-        icon.visible = True
         if self.backend in MENU_BACKENDS:
             from gi.repository import GLib  # type: ignore[import-untyped,unused-ignore]
 
@@ -182,8 +181,12 @@ class Tray:
             self._started()
 
     def _started(self) -> bool:
+        # Callbacks first (they re-install signal handlers), then show the icon: once the icon
+        # is visible, the app is fully up.
         for callback in self._on_started:
             callback()
+        if self._icon is not None:
+            self._icon.visible = True
         log.info("tray icon shown (%s backend)", self.backend)
         return False  # one-shot idle callback
 

@@ -16,6 +16,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -310,6 +311,7 @@ class Desktop:
     display: str
     bus: str
     procs: list[subprocess.Popen[bytes]]
+    notification_log: Path
 
     @property
     def env(self) -> dict[str, str]:
@@ -343,6 +345,24 @@ class Desktop:
     def screenshot(self, path: Path) -> None:
         self.run("import", "-window", "root", str(path))
 
+    def notifications(self) -> list[dict[str, str]]:
+        """Every desktop notification shown so far (by any app in this session)."""
+        if not self.notification_log.exists():
+            return []
+        lines = self.notification_log.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    def tray_icon(self, pid: int) -> tuple[int, int, int, int] | None:
+        """Screen geometry of `pid`'s tray icon once it is docked (embedded) in trayer."""
+        return _docked_icon(self.display, pid)
+
+    def click(self, where: tuple[int, int, int, int], button: int = 3) -> None:
+        x, y, w, h = where
+        self.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", str(button))
+
+    def keys(self, *names: str) -> None:
+        self.run("xdotool", "key", "--delay", "60", *names)
+
 
 def _geometry(shell: str) -> tuple[int, int, int, int]:
     values = dict(line.split("=", 1) for line in shell.split() if "=" in line)
@@ -369,6 +389,33 @@ def _count_popup_menus(display: str) -> int:
         d.close()
 
 
+def _docked_icon(display: str, pid: int) -> tuple[int, int, int, int] | None:
+    from Xlib import X  # type: ignore[import-untyped,unused-ignore]
+    from Xlib import display as xdisplay  # type: ignore[import-untyped,unused-ignore]
+
+    d = xdisplay.Display(display)
+    try:
+        root = d.screen().root
+        pid_atom = d.intern_atom("_NET_WM_PID")
+        stack = [(w, root) for w in root.query_tree().children]
+        while stack:
+            w, parent = stack.pop()
+            try:
+                prop = w.get_full_property(pid_atom, X.AnyPropertyType)
+                attrs = w.get_attributes()
+            except Exception:  # the window went away meanwhile
+                continue
+            owned = prop is not None and pid in prop.value
+            if owned and parent != root and attrs.map_state == X.IsViewable:
+                geo = w.get_geometry()
+                pos = w.translate_coords(root, 0, 0)
+                return -pos.x, -pos.y, geo.width, geo.height
+            stack.extend((child, w) for child in w.query_tree().children)
+        return None
+    finally:
+        d.close()
+
+
 def _free_display() -> str:
     for n in range(50, 100):
         if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
@@ -384,6 +431,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+    if proc.stdout is not None:
+        proc.stdout.close()
 
 
 def _x_ready(display: str) -> bool:
@@ -399,6 +448,20 @@ def _panel_up(display: str) -> bool:
         timeout=10,
     )
     return out.returncode == 0 and bool(out.stdout.strip())
+
+
+_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
 
 
 @pytest.fixture(scope="session")
@@ -427,8 +490,12 @@ def desktop() -> Iterator[Desktop]:
             )
         )
         wait_for(f"Xvfb on {display}", lambda: _x_ready(display), 15)
+        # A bus without service activation: nothing (gnome-keyring, its GUI prompter) starts
+        # behind the tests' back and pops up windows on this display.
+        config = Path(tempfile.mkdtemp(prefix="aoa-bus-")) / "bus.conf"
+        config.write_text(_BUS_CONFIG)
         bus_proc = subprocess.Popen(
-            ["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+            ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
@@ -454,7 +521,18 @@ def desktop() -> Iterator[Desktop]:
                 _stop(trayer)
                 if attempt == 2:
                     pytest.fail("trayer started but its panel window never appeared")
-        yield Desktop(display, bus, procs)
+        log = Path(tempfile.mkdtemp(prefix="aoa-notify-")) / "notifications.jsonl"
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "tests.desktop_shell.notify_daemon", str(log)],
+            cwd=ROOT,
+            env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": bus},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        procs.append(daemon)
+        assert daemon.stdout is not None
+        assert daemon.stdout.readline().strip() == b"ready", "the notification daemon did not start"
+        yield Desktop(display, bus, procs, log)
     finally:
         for proc in reversed(procs):
             _stop(proc)
