@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from tests.fakes import FakeUpstream, Received, chat_chunks, sse
@@ -130,6 +131,7 @@ async def _run(url: str, count: int, offset: int) -> Counter[str]:
     return results
 
 
+@pytest.mark.timeout(900 if LONG else 120)
 async def test_soak_mixed_requests_bounded_memory_and_descriptors(
     upstream: FakeUpstream, proc_gateway: Any
 ) -> None:
