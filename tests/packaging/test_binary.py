@@ -61,7 +61,8 @@ def _user_env(home: Path, **extra: str) -> dict[str, str]:
     run = home / "run"
     run.mkdir(mode=0o700, exist_ok=True)
     env = {k: v for k, v in CLEAN_ENV.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(run), LANG="C.UTF-8", **extra)
+    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(run), LANG="C.UTF-8")
+    env.update(extra)
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         env.pop(var, None)
     return env
@@ -146,6 +147,35 @@ def test_headless_binary_serves_health_and_a_demo_chat(
     client.close()
 
     assert app.stop() == 0
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DBUS_SESSION_BUS_ADDRESS") or shutil.which("gnome-keyring-daemon") is None,
+    reason="no D-Bus session with gnome-keyring (scripts/test.sh provides one)",
+)
+def test_frozen_binary_reaches_the_secret_service_keyring(binary: Path, start: Start) -> None:
+    # keyring finds its backends dynamically; this fails if the spec misses them (or
+    # secretstorage/jeepney), because then the binary sees no usable keyring at all.
+    app = start(binary, "--headless")
+    wait_for(
+        lambda: http_status(f"{app.base}/health") == 200 or app.proc.poll() is not None,
+        60,
+        "/health from the binary",
+    )
+    assert app.stop() == 0
+    log = app.log.read_text(errors="replace")
+    assert "keys are kept in the keyring backend Keyring" in log, log  # SecretService.Keyring
+
+
+def test_frozen_binary_speaks_chinese_under_a_chinese_locale(binary: Path, tmp_path: Path) -> None:
+    env = _user_env(tmp_path, LANG="zh_CN.UTF-8")
+    done = subprocess.run(
+        [str(binary), "--help"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "用法" in done.stdout, done.stdout[
+        :300
+    ]  # argparse's "usage", from the bundled catalogue
 
 
 # ------------------------------------------------------------------------------ tray under Xvfb
