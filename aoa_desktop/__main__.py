@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from aoa_desktop.app import main
+from aoa_desktop.launch import main
 
 raise SystemExit(main())

@@ -67,11 +67,6 @@ def test_aoa_proxy_reports_the_one_version(installed: Path) -> None:
     assert done.stdout.strip() == f"aoa-proxy {__version__}"
 
 
-@pytest.mark.xfail(
-    reason="defect: without the desktop extra `aoa` dies with ModuleNotFoundError (keyring, PIL "
-    "imported at module load by aoa_desktop); it should answer --version and name the fix",
-    strict=True,
-)
 def test_aoa_without_the_desktop_extra_still_answers_version(installed: Path) -> None:
     done = _run(installed, "aoa", "--version")
     assert "Traceback" not in done.stderr

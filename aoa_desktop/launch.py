@@ -1,0 +1,40 @@
+"""The `aoa` command: the desktop app, or -- when the `desktop` extra is not installed -- the
+headless gateway with a one-line note, so a server install never greets its user with a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+# Third-party modules only the desktop extra brings (pystray itself is imported lazily by tray.py).
+_DESKTOP_MODULES = frozenset({"keyring", "PIL", "pystray", "secretstorage", "jeepney"})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        from aoa_desktop.app import main as desktop_main
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _DESKTOP_MODULES:
+            raise
+        return _headless(list(sys.argv[1:] if argv is None else argv), exc.name or "")
+    return desktop_main(argv)
+
+
+def _headless(args: list[str], missing: str) -> int:
+    from aoa_proxy import __version__
+    from aoa_proxy.cli import main as proxy_main
+    from aoa_proxy.i18n import _
+
+    if "--version" in args:
+        print(f"aoa {__version__}")
+        return 0
+    print(
+        _(
+            "aoa: the desktop extra is not installed ({module} is missing), so there is no tray; "
+            "running the headless gateway. Install it with: pip install 'aoa[desktop]'"
+        ).format(module=missing),
+        file=sys.stderr,
+    )
+    passed = [a for a in args if a != "--headless"]
+    return proxy_main(passed)
