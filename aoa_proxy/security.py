@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 from urllib.parse import urlsplit
 
@@ -10,8 +11,13 @@ from aoa_proxy.config import Settings, is_loopback_host
 
 def host_allowed(settings: Settings, host_header: str | None) -> bool:
     """On a loopback bind only loopback Host names get in; a rebinding page sends its own name."""
-    if not settings.is_loopback or not host_header:
+    if not host_header or not settings.is_loopback:
         return True
+    return _loopback_host_header(host_header)
+
+
+@functools.lru_cache(maxsize=1024)  # clients send the same Host on every request: parse it once
+def _loopback_host_header(host_header: str) -> bool:
     name = _host_name(host_header.strip())
     return name is not None and is_loopback_host(name)
 
