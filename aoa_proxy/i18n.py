@@ -175,13 +175,19 @@ def _load_default() -> gettext.NullTranslations:
 def _windows_ui_language() -> str | None:
     """The Windows display language as a locale name ("zh_CN"), from GetUserDefaultUILanguage."""
     import ctypes
-    import locale
 
     try:
         langid = ctypes.windll.kernel32.GetUserDefaultUILanguage()  # type: ignore[attr-defined,unused-ignore]
     except (AttributeError, OSError):
         return None
-    return locale.windows_locale.get(int(langid))
+    return windows_locale_name(int(langid))
+
+
+def windows_locale_name(langid: int) -> str | None:
+    """A Windows LANGID (0x0804) as a locale name ("zh_CN"), from Python's own table."""
+    import locale
+
+    return locale.windows_locale.get(langid)
 
 
 def _mac_preferred_language() -> str | None:
@@ -196,8 +202,12 @@ def _mac_preferred_language() -> str | None:
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    # The output is a property list array: ( "zh-Hans-CN", "en-US" )
-    for token in out.replace("(", " ").replace(")", " ").split(","):
+    return first_apple_language(out)
+
+
+def first_apple_language(plist: str) -> str | None:
+    """The first entry of `defaults read -g AppleLanguages` output: ( "zh-Hans-CN", "en-US" )."""
+    for token in plist.replace("(", " ").replace(")", " ").split(","):
         token = token.strip().strip('"')
         if token:
             return token

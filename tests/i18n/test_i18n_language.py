@@ -12,10 +12,12 @@ from aoa_proxy.i18n import (
     _,
     current_language,
     detect_language,
+    first_apple_language,
     ngettext,
     normalize,
     os_language,
     set_language,
+    windows_locale_name,
 )
 
 
@@ -126,3 +128,19 @@ def test_unknown_aoa_lang_is_a_config_error():
 def test_aoa_lang_is_normalised_in_settings():
     assert load_settings({"AOA_LANG": "zh_CN.UTF-8"}).lang == "zh_CN"
     assert load_settings({"AOA_LANG": "auto"}).lang == ""
+
+
+@pytest.mark.parametrize(
+    ("langid", "expected"),
+    [(0x0804, "zh_CN"), (0x1004, "zh_CN"), (0x0404, "en"), (0x0C04, "en"), (0x0409, "en")],
+)
+def test_windows_ui_language_ids_map_to_supported_languages(langid, expected):
+    # GetUserDefaultUILanguage's LANGID, through the table the Windows code path uses.
+    assert normalize(windows_locale_name(langid) or "") == expected
+
+
+def test_macos_preferred_language_list_is_read():
+    out = '(\n    "zh-Hans-CN",\n    "en-US"\n)\n'
+    assert first_apple_language(out) == "zh-Hans-CN"
+    assert normalize(first_apple_language(out) or "") == "zh_CN"
+    assert first_apple_language("(\n)\n") is None
