@@ -1,7 +1,7 @@
 """The real tray app (GTK menu) under Xvfb + trayer, in English and in Chinese, for docs/.
 
 Starts `python -m aoa_desktop` with AOA_LANG, opens the tray menu and its provider submenu with
-xdotool, takes a screenshot, and quits through the menu. The screenshots go to docs/screenshots
+xdotool, takes a screenshot, and quits through the menu. The Chinese one goes to docs/screenshots
 when missing or when AOA_UPDATE_SCREENSHOTS is set, so an ordinary run leaves the tree clean.
 """
 
@@ -235,5 +235,5 @@ def test_tray_menu_screenshots_in_both_languages(screen: Screen, tmp_path: Path)
     chinese = _photograph_menu(screen, "zh_CN", tmp_path)
     assert english.stat().st_size > 2_000 and chinese.stat().st_size > 2_000
     assert english.read_bytes() != chinese.read_bytes()
-    _publish(english, "tray-menu.png")
+    # docs/screenshots/tray-menu.png (English) is tests/desktop_shell's to write.
     _publish(chinese, "tray-menu.zh-CN.png")
