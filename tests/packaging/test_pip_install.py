@@ -74,6 +74,12 @@ def test_aoa_without_the_desktop_extra_still_answers_version(installed: Path) ->
     assert done.stdout.strip() == f"aoa {__version__}"
 
 
+def test_aoa_without_the_desktop_extra_serves_headless(installed: Path, tmp_path: Path) -> None:
+    log = _serve_and_stop(installed / "aoa", tmp_path)
+    assert "Traceback" not in log
+    assert "aoa[desktop]" in log  # names the fix for the missing tray
+
+
 def test_install_ships_the_chinese_catalogue(installed: Path) -> None:
     done = _run(installed, "aoa-proxy", "--help", LANG="zh_CN.UTF-8")
     assert done.returncode == 0, done.stderr
@@ -99,27 +105,37 @@ def test_version_is_written_in_one_place() -> None:
     assert hits == ["aoa_proxy/__init__.py"]
 
 
+def _serve_and_stop(program: Path, home: Path) -> str:
+    """Run `program --headless` as a fresh user until /health answers, stop it; its output."""
+    port = free_port()
+    run_dir = home / "run"
+    run_dir.mkdir(mode=0o700)
+    env = {**CLEAN_ENV, "HOME": str(home), "XDG_RUNTIME_DIR": str(run_dir), "LANG": "C.UTF-8"}
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+        env.pop(var, None)
+    out = home / "out.log"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(program), "--headless", "--port", str(port)],
+            env=env,
+            cwd=home,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/health"
+        wait_for(lambda: http_status(url) == 200 or proc.poll() is not None, 60, url)
+        assert proc.poll() is None, out.read_text(errors="replace")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(15)
+    assert rc == 0
+    return out.read_text(errors="replace")
+
+
 def test_desktop_extra_gives_a_working_aoa(installed_desktop: Path, tmp_path: Path) -> None:
     done = _run(installed_desktop, "aoa", "--version")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"aoa {__version__}"
-    port = free_port()
-    run_dir = tmp_path / "run"
-    run_dir.mkdir(mode=0o700)
-    env = {**CLEAN_ENV, "HOME": str(tmp_path), "XDG_RUNTIME_DIR": str(run_dir), "LANG": "C.UTF-8"}
-    for var in ("DISPLAY", "WAYLAND_DISPLAY", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
-        env.pop(var, None)
-    proc = subprocess.Popen(
-        [str(installed_desktop / "aoa"), "--headless", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/health"
-        wait_for(lambda: http_status(url) == 200 or proc.poll() is not None, 60, url)
-        assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
+    log = _serve_and_stop(installed_desktop / "aoa", tmp_path)
+    assert "desktop extra is not installed" not in log
