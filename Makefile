@@ -39,5 +39,9 @@ lint: $(VENV)/.test-deps
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
+## The long soak (issue 8): 120k mixed requests through a real gateway process, ~3 minutes.
+soak: $(VENV)/.test-deps
+	AOA_SOAK=long $(BIN)/python -m pytest -q tests/reliability/test_rel_soak.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build/out dist
