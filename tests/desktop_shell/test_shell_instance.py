@@ -99,7 +99,11 @@ def test_requests_without_the_token_get_no_answer(tmp_path: Path, request_line: 
         with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
             conn.sendall(request_line)
             conn.shutdown(socket.SHUT_WR)
-            assert conn.recv(4096) == b""
+            try:
+                answer = conn.recv(4096)
+            except ConnectionResetError:  # closed before reading everything: also no answer
+                answer = b""
+            assert answer == b""
     finally:
         server.stop()
 
