@@ -222,8 +222,14 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
+TRAYER = [
+    "trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
+    "--transparent", "false", "--tint", "0x444444",
+]  # fmt: skip
+
+
 @pytest.fixture
-def screen() -> Iterator[Screen]:
+def screen(tmp_path: Path) -> Iterator[Screen]:
     missing = [tool for tool in TRAY_TOOLS if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"missing {' '.join(missing)} (scripts/system-deps.sh installs them)")
@@ -232,35 +238,29 @@ def screen() -> Iterator[Screen]:
         xvfb, display = _start_xvfb()
         procs.append(xvfb)
         probe = Screen(display, "")
-        wait_for(lambda: bool(probe.run("xdpyinfo")), 20, f"Xvfb on {display}")
+        wait_for(lambda: bool(probe.run("xdpyinfo")) or xvfb.poll() is not None, 20, "Xvfb")
+        assert xvfb.poll() is None, f"Xvfb on {display} exited with {xvfb.returncode}"
         env = {**CLEAN_ENV, "DISPLAY": display}
-        procs.append(
-            subprocess.Popen(
-                [
-                    "trayer",
-                    "--edge",
-                    "top",
-                    "--align",
-                    "right",
-                    "--widthtype",
-                    "request",
-                    "--height",
-                    "32",
-                    "--transparent",
-                    "false",
-                    "--tint",
-                    "0x444444",
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        wait_for(
-            lambda: bool(probe.run("xdotool", "search", "--name", "^panel$")),
-            20,
-            "trayer's panel window",
-        )
+        trayer_log = tmp_path / "trayer.log"
+
+        def panel_id() -> str:
+            return probe.run("xdotool", "search", "--name", "^panel$")
+
+        for attempt in (1, 2):  # trayer now and then dies on start-up: retry it once
+            with trayer_log.open("wb") as sink:
+                trayer = subprocess.Popen(TRAYER, env=env, stdout=sink, stderr=subprocess.STDOUT)
+            procs.append(trayer)
+            deadline = time.monotonic() + 15
+            while not panel_id() and trayer.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if panel_id():
+                break
+            _stop(trayer)
+            if attempt == 2:
+                raise AssertionError(
+                    f"trayer showed no panel on {display} (exit {trayer.returncode}): "
+                    + trayer_log.read_text(errors="replace")[-1000:]
+                )
         panel = probe.run("xdotool", "search", "--name", "^panel$").split()[0]
         yield Screen(display, panel)
     finally:
