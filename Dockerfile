@@ -19,7 +19,8 @@ RUN /opt/aoa/bin/pip install . \
 
 # ---- final stage: the venv only; no compilers, no pip, no sources ----------------------------
 FROM ${PYTHON_IMAGE}
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin aoa
+RUN groupadd --system --gid 10001 aoa \
+ && useradd --system --uid 10001 --gid aoa --no-create-home --shell /usr/sbin/nologin aoa
 COPY --from=build /opt/aoa /opt/aoa
 ENV PATH=/opt/aoa/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -41,10 +41,12 @@ def test_dockerfile_is_multi_stage_on_one_slim_python() -> None:
 def test_final_stage_runs_as_non_root() -> None:
     users = FINAL.all("USER")
     assert users, "no USER in the final stage"
-    user = users[-1].split(":")[0]
-    assert user not in ("root", "0")
-    # the uid used must exist: created in the same stage
-    assert any(f"--uid {user}" in run or f"-u {user}" in run for run in FINAL.all("RUN"))
+    user, _, group = users[-1].partition(":")
+    assert user not in ("root", "0") and group not in ("root", "0")
+    # the uid and gid used must exist: created in the same stage
+    runs = " ".join(FINAL.all("RUN"))
+    assert f"useradd --system --uid {user} " in runs
+    assert not group or f"groupadd --system --gid {group} " in runs
 
 
 def test_final_stage_listens_on_all_interfaces() -> None:
