@@ -169,6 +169,15 @@ def ensure_litellm(venv: Path, log: Path) -> str:
     return "" if exe.exists() else "litellm[proxy] installed no `litellm` command"
 
 
+def litellm_version(venv: Path) -> str:
+    found = sorted(venv.glob("lib/python*/site-packages/litellm-*.dist-info"))
+    return (
+        found[-1].name.removeprefix("litellm-").removesuffix(".dist-info")
+        if found
+        else "not installed"
+    )
+
+
 def litellm(tmp: Path, upstream: int, cores: str | None, venv: Path) -> Column:
     reason = ensure_litellm(venv, tmp / "litellm-install.log")
     if reason:

@@ -136,6 +136,8 @@ def render(
     elapsed: float,
     soak_note: str,
     smoke: bool,
+    load: tuple[float, float],
+    litellm: str,
 ) -> str:
     by = {m.col.key: m for m in results}
     shown = [m for m in results if m.ok]
@@ -192,7 +194,8 @@ def render(
         "",
         f"Machine: {_cpu_count()} cores ({_cpu_model()}), {platform.system()} "
         f"{platform.release()}, Python {platform.python_version()}; "
-        f"nginx {nginx_v}, wrk {wrk_v}.",
+        f"nginx {nginx_v}, wrk {wrk_v}, LiteLLM {litellm}. Load average (1 min) at start "
+        f"{load[0]:.1f}, at end {load[1]:.1f}: other work on the machine adds noise.",
         "",
         _method(prof, use_wrk, pinned),
         "",

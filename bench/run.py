@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or ROOT / "docs" / "performance.md"
     command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
     started = time.time()
+    load_before = os.getloadavg()[0]
 
     with _terminate_on_sigterm(), tempfile.TemporaryDirectory(prefix="aoa-bench-") as tmpdir:
         tmp = Path(tmpdir)
@@ -177,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         elapsed=time.time() - started,
         soak_note=soak_note,
         smoke=args.smoke,
+        load=(load_before, os.getloadavg()[0]),
+        litellm=cols.litellm_version(args.litellm_venv),
     )
     write(out, text)
     print(f"bench: wrote {out} in {time.time() - started:.0f} s", flush=True)
