@@ -24,7 +24,15 @@ def _fresh_venv(target: Path, requirement: str) -> Path:
     """bin/ of a new venv at `target` with `pip install <requirement>` done in it."""
     venv.create(target, with_pip=True)
     done = subprocess.run(
-        [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", requirement],
+        [
+            str(target / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-compile",
+            requirement,
+        ],
         capture_output=True,
         text=True,
         timeout=540,
