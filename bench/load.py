@@ -98,17 +98,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-async def plain_load(url: str, conns: int, count: int) -> PlainResult:
-    """`count` POSTs over `conns` keep-alive connections (smoke mode, or when wrk is missing)."""
+async def plain_load(url: str, conns: int, count: int, seconds: float = 30.0) -> PlainResult:
+    """`count` POSTs over `conns` keep-alive connections, or fewer if `seconds` run out first
+    (smoke mode, or when wrk is missing)."""
     latencies: list[float] = []
     errors = 0
     left = count
+    deadline = time.perf_counter() + seconds
     connector = aiohttp.TCPConnector(limit=conns)
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def worker() -> None:
             nonlocal left, errors
-            while left > 0:
+            while left > 0 and time.perf_counter() < deadline:
                 left -= 1
                 t0 = time.perf_counter()
                 try:

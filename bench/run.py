@@ -289,7 +289,7 @@ def _plain_round(m: Measured, prof: Profile, use_wrk: bool, load_core: str | Non
             if use_wrk:
                 res = run_wrk(url, conns, prof.seconds, load_core, m.sample_rss)
             else:
-                res = run_async(plain_load(url, conns, prof.counts[conns]))
+                res = run_async(plain_load(url, conns, prof.counts[conns], prof.seconds))
             m.sample_rss()
             if conns >= 16:
                 m.cpu_s += cpu_seconds(pids) - cpu0
@@ -323,7 +323,7 @@ def _soak(m: Measured, total: int, use_wrk: bool, load_core: str | None) -> str:
         if use_wrk:
             res = run_wrk(url, 64, 1, load_core, m.sample_rss)
         else:
-            res = run_async(plain_load(url, 64, min(5000, total - done)))
+            res = run_async(plain_load(url, 64, min(5000, total - done), 2))
         done += res.requests
         m.soak.append((done, rss_bytes(m.col.server.pids())))
     if done < total:
