@@ -132,7 +132,7 @@ def render(
     prof: Profile,
     command: str,
     use_wrk: bool,
-    pinned: bool,
+    pinned: tuple[str, str] | None,
     elapsed: float,
     soak_note: str,
     smoke: bool,
@@ -220,18 +220,20 @@ def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def _method(prof: Profile, use_wrk: bool, pinned: bool) -> str:
+def _method(prof: Profile, use_wrk: bool, pinned: tuple[str, str] | None) -> str:
     load = (
         f"`wrk -t1 -cN -d{prof.seconds}s -s bench/post.lua` (small non-streaming chat request)"
         if use_wrk
-        else "the asyncio client in bench/load.py (fixed request counts)"
+        else "the asyncio client in bench/load.py (fixed request counts, time-bounded)"
     )
-    pin = (
-        "Each server under test is pinned to core 1 (`taskset -c 1`); wrk, the stream client and "
-        "the mock upstream share core 0. The ×2-workers column runs on both cores."
-        if pinned
-        else "Only one core is available, so nothing is pinned."
-    )
+    pin = "Only one core is available, so nothing is pinned."
+    if pinned:
+        gen_core, sut = pinned
+        pin = (
+            f"Each server under test is pinned to core {sut} (`taskset -c {sut}`); wrk, the "
+            f"stream client and the mock upstream share core {gen_core}. The ×2-workers column "
+            "runs on both."
+        )
     return (
         f"Method: {load}; each req/s and latency figure is the median of {prof.runs} runs, taken "
         "in rounds across all columns. Streams: the mock writes "

@@ -35,7 +35,7 @@ from bench.load import (
     run_wrk,
     stream_load,
 )
-from bench.procs import Server, core_count, cpu_seconds, rss_bytes
+from bench.procs import Server, cpu_seconds, rss_bytes
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,10 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.seconds:
         prof.seconds = args.seconds
     use_wrk = have_wrk() and not args.no_wrk and not args.smoke
-    two_cores = core_count() >= 2
-    sut_core, load_core = ("1", "0") if two_cores else (None, None)
+    cpus = sorted(os.sched_getaffinity(0))  # may be any subset of the machine's cores
+    two_cores = len(cpus) >= 2
+    sut_core, load_core = (str(cpus[1]), str(cpus[0])) if two_cores else (None, None)
     if two_cores:
-        os.sched_setaffinity(0, {0})  # this process is the stream load generator
+        os.sched_setaffinity(0, {cpus[0]})  # this process is the stream load generator
     out = args.out or ROOT / "docs" / "performance.md"
     command = "python -m bench" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
     started = time.time()
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         prof=prof,
         command=command,
         use_wrk=use_wrk,
-        pinned=two_cores,
+        pinned=(load_core, sut_core) if load_core and sut_core else None,
         elapsed=time.time() - started,
         soak_note=soak_note,
         smoke=args.smoke,
@@ -214,7 +215,7 @@ def _measure(
         cols.bare(tmp, up, sut_core),
         cols.aoa(tmp, up, sut_core),
         cols.aoa_gemini(tmp, up, sut_core),
-        cols.aoa(tmp, up, "0,1" if sut_core else None, workers=2),
+        cols.aoa(tmp, up, f"{load_core},{sut_core}" if sut_core else None, workers=2),
     ]
     results = [direct] + [Measured(c) for c in columns]
     for m in results[1:]:
