@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run run-headless test lint typecheck unit bench soak clean venv
+.PHONY: run run-headless test lint typecheck bench soak binary icons catalogues clean venv
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,22 @@ lint: $(VENV)/.test-deps
 
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
+
+## One-file dist/aoa with PyInstaller (the test suite builds and checks one too).
+binary: $(VENV)/.test-deps
+	bash scripts/build_binary.sh
+
+## Regenerate assets/ and aoa_desktop/assets/ from assets/aoa.png.
+icons: $(VENV)/.test-deps
+	$(BIN)/python scripts/make_icons.py
+
+## Recompile the translation catalogues (aoa_proxy/locale/*/LC_MESSAGES/aoa.mo) from the .po files.
+catalogues: $(VENV)/.test-deps
+	$(BIN)/python scripts/compile_catalogues.py
+
+## The benchmark table in docs/performance.md (a few minutes).
+bench: $(VENV)/.test-deps
+	$(BIN)/python -m bench
 
 ## The long soak (issue 8): 120k mixed requests through a real gateway process, ~3 minutes.
 soak: $(VENV)/.test-deps

@@ -7,18 +7,28 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-# Third-party modules only the desktop extra brings (pystray itself is imported lazily by tray.py).
-_DESKTOP_MODULES = frozenset({"keyring", "PIL", "pystray", "secretstorage", "jeepney"})
+# Third-party modules only the desktop extra brings; checked before aoa_desktop.app is imported,
+# wherever inside it they are imported (pystray itself only when a tray is shown).
+_REQUIRED = ("keyring", "PIL", "pystray")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        from aoa_desktop.app import main as desktop_main
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in _DESKTOP_MODULES:
-            raise
-        return _headless(list(sys.argv[1:] if argv is None else argv), exc.name or "")
+    missing = _missing_desktop_module()
+    if missing:
+        return _headless(list(sys.argv[1:] if argv is None else argv), missing)
+    from aoa_desktop.app import main as desktop_main
+
     return desktop_main(argv)
+
+
+def _missing_desktop_module() -> str:
+    """The first desktop-extra module that is not installed ("" when all are)."""
+    import importlib.util
+
+    for name in _REQUIRED:
+        if importlib.util.find_spec(name) is None:
+            return name
+    return ""
 
 
 def _headless(args: list[str], missing: str) -> int:
