@@ -98,7 +98,10 @@ def _aoa_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "aoa_proxy"]
 
 
-def aoa(tmp: Path, upstream: int, cores: str | None, workers: int = 1) -> Column:
+def aoa(
+    tmp: Path, upstream: int, cores: str | None, workers: int = 1, pinned: bool = True
+) -> Column:
+    """aoa headless; `pinned=False` columns are the unpinned 1-vs-2-workers comparison."""
     port = free_port()
     env = clean_env(
         {
@@ -112,11 +115,12 @@ def aoa(tmp: Path, upstream: int, cores: str | None, workers: int = 1) -> Column
             "AZURE_MODEL_ALIAS": f"{MODEL}:{MODEL}-deployment",
         }
     )
-    key = "aoa" if workers == 1 else f"aoa-{workers}w"
-    title = "aoa" if workers == 1 else f"aoa ×{workers} workers"
-    server = Server(key, _aoa_argv(), port, tmp / f"{key}.log", env, cores)
-    if workers == 1:
-        return Column(key, title, server)
+    if pinned:
+        server = Server("aoa", _aoa_argv(), port, tmp / "aoa.log", env, cores)
+        return Column("aoa", "aoa", server)
+    key = f"aoa-{workers}w"
+    title = f"aoa ×{workers} worker{'s' if workers > 1 else ''}, unpinned"
+    server = Server(key, _aoa_argv(), port, tmp / f"{key}.log", env, None)
     return Column(key, title, server, streams=False, concurrency=(16, 64))
 
 

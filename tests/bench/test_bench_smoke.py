@@ -45,7 +45,7 @@ def test_bench_smoke_measures_every_available_column(smoke: tuple[str, dict[str,
     text, data = smoke
     cols = _columns(data)
     header = _header(text)
-    for key in ("direct", "bare", "aoa", "aoa-2w"):
+    for key in ("direct", "bare", "aoa", "aoa-1w", "aoa-2w"):
         assert cols[key]["available"], cols[key]["reason"]
     nginx_installed = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
     assert cols["nginx"]["available"] == nginx_installed, cols["nginx"]["reason"]
