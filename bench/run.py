@@ -1,9 +1,9 @@
 """`python -m bench`: start the mock and every column, load each in turn, write the table.
 
-Layout on a 2-core machine: every server under test is pinned to core 1; the load generators
-(wrk, the asyncio stream client = this process) and the mock upstream share core 0. Each figure is
-the median of several short runs, taken in rounds across all columns so that noise from other
-work on the machine hits every column alike.
+Layout on a 2-core machine: every server under test is pinned to one core; the load generators
+(wrk, the asyncio stream client = this process) and the mock upstream share the other. Each
+figure is the median of several short runs, taken in rounds across all columns so that noise from
+other work on the machine hits every column alike.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import shlex
 import signal
@@ -146,9 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     prof = SMOKE if args.smoke else FULL
     if args.runs:
-        prof.runs = args.runs
+        prof = dataclasses.replace(prof, runs=args.runs)
     if args.seconds:
-        prof.seconds = args.seconds
+        prof = dataclasses.replace(prof, seconds=args.seconds)
     use_wrk = have_wrk() and not args.no_wrk and not args.smoke
     cpus = sorted(os.sched_getaffinity(0))  # may be any subset of the machine's cores
     two_cores = len(cpus) >= 2
