@@ -22,18 +22,20 @@ import webbrowser
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aoa_desktop.controller import Controller, provider_label
-from aoa_desktop.gateway import GatewayStatus, GatewayThread
 from aoa_desktop.instance import InstanceLock, InstanceServer, ask_running, instance_dir
-from aoa_desktop.keys import KeyStore
-from aoa_desktop.store import default_config_dir
-from aoa_desktop.tray import IconState, Tray, menu_backend
 from aoa_proxy import __version__
-from aoa_proxy.config import PROVIDERS, Settings
 from aoa_proxy.i18n import WrappingHelpFormatter, _
-from aoa_proxy.runtime import RequestRecord, Runtime
+
+# The heavy modules (aiohttp, keyring, PIL) load in _run(), so --help/--version and a second
+# launch that only hands over to the running instance start fast.
+if TYPE_CHECKING:
+    from aoa_desktop.controller import Controller
+    from aoa_desktop.gateway import GatewayStatus, GatewayThread
+    from aoa_desktop.tray import IconState, Tray
+    from aoa_proxy.config import Settings
+    from aoa_proxy.runtime import RequestRecord, Runtime
 
 log = logging.getLogger("aoa")
 
@@ -145,6 +147,12 @@ def has_display(env: Mapping[str, str], platform: str = sys.platform) -> bool:
 
 
 def _run(headless: bool, env: dict[str, str], directory: Path, log_dir: Path) -> int:
+    from aoa_desktop.controller import Controller
+    from aoa_desktop.gateway import GatewayThread
+    from aoa_desktop.keys import KeyStore
+    from aoa_desktop.store import default_config_dir
+    from aoa_proxy.runtime import Runtime
+
     shell = Shell(log_dir)
     shell.install_signal_handlers()
     keys = KeyStore()
@@ -184,6 +192,8 @@ def _run(headless: bool, env: dict[str, str], directory: Path, log_dir: Path) ->
 def _tray_backend(env: Mapping[str, str]) -> tuple[str | None, str]:
     if not has_display(env):
         return None, ""
+    from aoa_desktop.tray import menu_backend
+
     try:
         return menu_backend(env=env)
     except Exception as exc:  # probing GTK must never stop the gateway from serving
@@ -268,6 +278,8 @@ class Shell:
             pass
 
     def run_tray(self, backend: str) -> None:
+        from aoa_desktop.tray import Tray
+
         tray = Tray(self, backend)
         self._tray = tray
 
@@ -312,6 +324,8 @@ class Shell:
         failed = bool(rec.provider) and (rec.status >= 500 or rec.error in _STREAM_ERRORS)
         before = self._upstream_problem
         if failed:
+            from aoa_desktop.controller import provider_label
+
             label = provider_label(rec.provider)
             reason = f"HTTP {rec.status}" if rec.status else _("no answer")
             if rec.error:
@@ -355,6 +369,8 @@ class Shell:
     # ------------------------------------------------------------------ TrayActions
 
     def base_url(self) -> str:
+        from aoa_desktop.gateway import GatewayStatus
+
         if self._gateway is not None and self._gateway.status.port:
             return self._gateway.status.base_url
         if self._controller is not None:
@@ -373,6 +389,9 @@ class Shell:
         return "running", ""
 
     def providers(self) -> list[tuple[str, str]]:
+        from aoa_desktop.controller import provider_label
+        from aoa_proxy.config import PROVIDERS
+
         return [(name, provider_label(name)) for name in PROVIDERS]
 
     def active_provider(self) -> str:

@@ -135,6 +135,8 @@ class GatewayThread:
                 task.cancel()
             if pending:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            # Closed transports finish closing their sockets in callbacks: let those run.
+            loop.run_until_complete(asyncio.sleep(0.05))
             loop.run_until_complete(loop.shutdown_asyncgens())
 
         self._loop = loop

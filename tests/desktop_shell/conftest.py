@@ -147,7 +147,13 @@ class Upstream:
         if self._loop is None:
             return
         if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            runner = self._runner
+
+            async def down() -> None:
+                await runner.cleanup()
+                await asyncio.sleep(0.2)  # let closed transports release their sockets
+
+            asyncio.run_coroutine_threadsafe(down(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread is not None:
             self._thread.join(5)

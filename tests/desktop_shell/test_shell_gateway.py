@@ -136,3 +136,12 @@ def test_stop_lets_an_in_flight_request_finish() -> None:
     finally:
         g.stop()
         slow.close()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after each test, so a leaked socket or transport is reported against its test."""
+    yield
+    import gc
+
+    gc.collect()
