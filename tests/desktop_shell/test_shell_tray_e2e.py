@@ -49,8 +49,17 @@ class Tray:
 
     def open_menu(self) -> None:
         self.close_menus()
-        self.desktop.click(self.where, 3)
-        wait_for("the tray menu", lambda: self.desktop.popup_menus() >= 1)
+        for attempt in range(3):
+            # trayer may still be laying out its panel after an earlier icon left: re-read
+            # where the icon is and click again if the first click found no menu.
+            self.where = self.desktop.tray_icon(self.app.proc.pid) or self.where
+            self.desktop.click(self.where, 3)
+            try:
+                wait_for("the tray menu", lambda: self.desktop.popup_menus() >= 1, 5)
+                return
+            except AssertionError:
+                if attempt == 2:
+                    raise
 
     def close_menus(self) -> None:
         if self.desktop.popup_menus():
