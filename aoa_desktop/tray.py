@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -149,6 +150,7 @@ class Tray:
         self._icon: Any = None
         self._state: IconState | None = None
         self._on_started: list[Callable[[], None]] = []
+        self._refresh_lock = threading.Lock()
 
     def run(self, on_started: Callable[[], None] | None = None) -> None:
         """Show the icon and handle its events until `stop()`.
@@ -199,12 +201,14 @@ class Tray:
         icon = self._icon
         if icon is None:
             return
-        state, problem = self.actions.state()
-        if state != self._state:
-            self._state = state
-            icon.icon = icon_image(state)
-        icon.title = self._title(state, problem)
-        icon.update_menu()
+        with self._refresh_lock:  # the gateway thread and the GTK thread both refresh
+            state, problem = self.actions.state()
+            if state != self._state:
+                log.info("tray state: %s%s", state, f" ({problem})" if problem else "")
+                self._state = state
+                icon.icon = icon_image(state)
+            icon.title = self._title(state, problem)
+            icon.update_menu()
 
     def notify(self, message: str, title: str = "aoa") -> None:
         """A desktop notification, where the platform has one (failures are only logged)."""

@@ -212,6 +212,13 @@ class App:
             return []
         return self.browser_log.read_text().split()
 
+    def wait_for(self, what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
+        """wait_for, with the app's log in the failure message."""
+        try:
+            return wait_for(what, probe, timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- aoa log ---\n{self.stderr[-4000:]}") from None
+
     def wait_healthy(self, timeout: float = 30.0) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
             if self.proc.poll() is not None:
