@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -163,7 +164,8 @@ class Tray:
 
         state, problem = self.actions.state()
         self._state = state
-        self._icon = pystray.Icon(
+        icon_class = _keep_sigint(pystray.Icon) if self.backend in MENU_BACKENDS else pystray.Icon
+        self._icon = icon_class(
             "aoa", icon_image(state), title=self._title(state, problem), menu=self._menu(pystray)
         )
         if on_started is not None:
@@ -290,6 +292,23 @@ class Tray:
             self.notify(_("Copied {url}").format(url=url))
         else:
             self.notify(_("Could not copy to the clipboard; the address is {url}").format(url=url))
+
+
+def _keep_sigint(icon_class: Any) -> Any:
+    """pystray's GTK icon resets SIGINT to "kill" when its loop starts; keep the app's handler.
+
+    GTK may dock the icon before any idle callback runs, so restoring it later (on_started)
+    would leave a moment where Ctrl+C kills the process instead of quitting cleanly.
+    """
+
+    class Icon(icon_class):  # type: ignore[misc]
+        def _initialize(self) -> None:
+            handler = signal.getsignal(signal.SIGINT)
+            super()._initialize()
+            if callable(handler):
+                signal.signal(signal.SIGINT, handler)
+
+    return Icon
 
 
 def copy_to_clipboard(text: str, backend: str, env: Mapping[str, str] | None = None) -> str:

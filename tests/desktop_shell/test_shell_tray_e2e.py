@@ -226,7 +226,7 @@ def test_port_in_use_shows_the_error_icon_and_a_notification(
             lambda: [n for n in desktop.notifications()[seen:] if "already in use" in n["body"]],
         )[0]
         assert f"Port {port}" in note["body"]
-        assert app.wait_for("the error badge", lambda: _badge_is_red(desktop, tray.where, app.home))
+        assert app.wait_for("the error badge", lambda: _badge_is_red(desktop, app))
         assert tray.quit() == 0
 
 
@@ -246,21 +246,21 @@ def test_a_failing_upstream_turns_the_icon_to_error_and_notifies(
         lambda: [n for n in desktop.notifications()[seen:] if "failed" in n.get("body", "")],
     )[0]
     assert "Azure OpenAI" in note["body"] and "500" in note["body"]
-    assert app.wait_for("the error badge", lambda: _badge_is_red(desktop, tray.where, app.home))
+    assert app.wait_for("the error badge", lambda: _badge_is_red(desktop, app))
     azure.status = 200
     assert chat(app.port) == "from azure"  # a good call clears the error
-    assert app.wait_for(
-        "the badge to clear", lambda: not _badge_is_red(desktop, tray.where, app.home)
-    )
+    assert app.wait_for("the badge to clear", lambda: not _badge_is_red(desktop, app))
     assert tray.quit() == 0
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def _badge_is_red(desktop: Desktop, where: tuple[int, int, int, int], tmp: Path) -> bool:
+def _badge_is_red(desktop: Desktop, app: App) -> bool:
     """The error icon carries a red badge in its lower right quarter."""
-    shot = tmp / "icon.png"
+    where = desktop.tray_icon(app.proc.pid)  # trayer may have moved or resized it meanwhile
+    assert where is not None, "the tray icon is gone"
+    shot = app.home / "icon.png"
     desktop.screenshot(shot)
     x, y, w, h = where
     with Image.open(shot) as img:
