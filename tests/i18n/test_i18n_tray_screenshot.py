@@ -184,9 +184,24 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
             geometry = screen.geometry(screen.panel)
             return geometry if geometry[2] > 16 else None
 
-        x, y, w, h = wait_for("the icon to dock", docked)
-        screen.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
-        wait_for("the menu", lambda: len(screen.menus()) >= 1)
+        log_file = tmp_path / f"aoa-{language}.log"
+        wait_for("the tray icon", lambda: b"tray icon shown" in log_file.read_bytes())
+        wait_for("the icon to dock", docked)
+
+        def open_menu() -> None:
+            # A click that lands while GTK is still settling the freshly docked icon is lost:
+            # re-read where the icon is and click again until a menu shows.
+            for _attempt in range(5):
+                x, y, w, h = screen.geometry(screen.panel)
+                screen.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
+                deadline = time.monotonic() + 3
+                while time.monotonic() < deadline:
+                    if screen.menus():
+                        return
+                    time.sleep(0.05)
+            pytest.fail("the tray menu did not open after 5 clicks")
+
+        open_menu()
         # First item (the address), then "Provider", then open its submenu.
         screen.run("xdotool", "key", "Down", "Down", "Right")
         wait_for("the provider submenu", lambda: len(screen.menus()) >= 2)
@@ -213,8 +228,7 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
         screen.run("xdotool", "key", "Escape", "Escape")
         wait_for("the menu to close", lambda: not screen.menus())
 
-        screen.run("xdotool", "mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
-        wait_for("the menu", lambda: len(screen.menus()) >= 1)
+        open_menu()
         screen.run("xdotool", "key", "Up", "Return")  # Up from nothing selects the last item
         assert app.wait(30) == 0
         return shot
