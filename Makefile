@@ -47,8 +47,9 @@ binary: $(VENV)/.test-deps
 icons: $(VENV)/.test-deps
 	$(BIN)/python scripts/make_icons.py
 
-## Recompile the translation catalogues (aoa_proxy/locale/*/LC_MESSAGES/aoa.mo) from the .po files.
+## Re-extract user-visible strings into the .pot/.po, then compile the .mo catalogues.
 catalogues: $(VENV)/.test-deps
+	$(BIN)/python scripts/extract_messages.py
 	$(BIN)/python scripts/compile_catalogues.py
 
 ## The benchmark table in docs/performance.md (a few minutes).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import openai
@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from aoa_proxy.app import RUNTIME, create_app
 from aoa_proxy.config import load_settings
+from aoa_proxy.i18n import set_language
 from aoa_proxy.runtime import Runtime
 from tests.fakes import FakeUpstream
 
@@ -46,6 +47,17 @@ class Gateway:
 
 
 StartGateway = Callable[[Mapping[str, str]], Awaitable[Gateway]]
+
+
+@pytest.fixture(autouse=True)
+def english_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests assert English text whatever the developer's locale; each test starts in English."""
+    for var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "AOA_LANG"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    set_language("en")
+    yield
+    set_language("en")  # a Controller may have switched the process-wide language
 
 
 @pytest.fixture
