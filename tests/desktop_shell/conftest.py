@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import shutil
 import signal
 import socket
@@ -429,11 +430,24 @@ def _docked_icon(display: str, pid: int) -> tuple[int, int, int, int] | None:
         d.close()
 
 
-def _free_display() -> str:
-    for n in range(50, 100):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return f":{n}"
-    raise RuntimeError("no free X display number in :50-:99")
+def _start_xvfb(procs: list[subprocess.Popen[bytes]]) -> str:
+    """Start Xvfb on a display number it picks itself (-displayfd), so two test runs at once
+    can never share a server; returns ":N"."""
+    read_end, write_end = os.pipe()
+    proc = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    procs.append(proc)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        ready, _w, _x = select.select([pipe], [], [], 15)
+        number = pipe.readline().strip() if ready else b""
+    if not number:
+        raise AssertionError("Xvfb did not report its display number")
+    return f":{number.decode()}"
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -494,14 +508,7 @@ def desktop() -> Iterator[Desktop]:
         pytest.skip("desktop tests need PyGObject with GTK 3 (pip install 'aoa[gtk]')")
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        display = _free_display()
-        procs.append(
-            subprocess.Popen(
-                ["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        display = _start_xvfb(procs)
         wait_for(f"Xvfb on {display}", lambda: _x_ready(display), 15)
         # A bus without service activation: nothing (gnome-keyring, its GUI prompter) starts
         # behind the tests' back and pops up windows on this display.
