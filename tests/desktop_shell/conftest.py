@@ -248,14 +248,26 @@ class Launcher:
         return {**self.base_env, **(extra or {})}
 
     def start(
-        self, *args: str, port: int | None = None, env: Mapping[str, str] | None = None
+        self,
+        *args: str,
+        port: int | None = None,
+        env: Mapping[str, str] | None = None,
+        port_option: bool = True,
     ) -> App:
+        """Start aoa on `port` (--port, which like AOA_PORT locks the port; with
+        port_option=False the port must come from the stored settings instead)."""
         port = free_port() if port is None else port
         n = len(self.apps)
         stderr_path = self.tmp / f"aoa-{n}.stderr"
         with open(stderr_path, "w") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "aoa_desktop", "--port", str(port), *args],
+                [
+                    sys.executable,
+                    "-m",
+                    "aoa_desktop",
+                    *(["--port", str(port)] if port_option else []),
+                    *args,
+                ],
                 cwd=ROOT,
                 env=self.env(env),
                 stdout=err,

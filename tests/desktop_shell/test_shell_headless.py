@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import signal
 import socket
+from pathlib import Path
 
 import pytest
 
-from tests.desktop_shell.conftest import Launcher, chat, get_json, open_page, wait_for
+from tests.desktop_shell.conftest import (
+    Launcher,
+    chat,
+    free_port,
+    get_json,
+    health,
+    open_page,
+    wait_for,
+)
 
 
 def _headless_lines(stderr: str) -> list[str]:
@@ -127,3 +136,38 @@ def test_xorg_backend_has_no_menu_so_it_is_refused(launcher: Launcher) -> None:
     app.wait_healthy()
     line = wait_for("the headless line", lambda: _headless_lines(app.stderr))[0]
     assert "PYSTRAY_BACKEND=xorg has no menu" in line
+
+
+def test_changing_the_port_in_the_settings_page_moves_the_gateway(launcher: Launcher) -> None:
+    import http.cookiejar
+    import json
+    import urllib.request
+
+    from aoa_desktop.store import SettingsStore
+
+    # The port comes from the stored settings (--port, like AOA_PORT, could not be changed).
+    port = free_port()
+    SettingsStore(Path(launcher.base_env["XDG_CONFIG_HOME"]) / "aoa").save({"port": port})
+    app = launcher.start(port=port, port_option=False)
+    app.wait_healthy()
+    assert launcher.run().returncode == 0  # a second launch hands us the page URL
+    url = wait_for("the settings URL", app.opened_urls)[-1]
+    jar = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+    )
+    jar.open(url, timeout=5).close()  # the secret in the URL becomes a cookie
+    new_port = free_port()
+    save = urllib.request.Request(
+        f"http://127.0.0.1:{app.port}/settings/api/save",
+        data=json.dumps({"port": new_port}).encode(),
+        headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{app.port}"},
+        method="POST",
+    )
+    with jar.open(save, timeout=10) as r:
+        answer = json.loads(r.read())
+    assert answer["ok"] is True, answer["problems"]
+    wait_for("the gateway on the new port", lambda: health(new_port))
+    wait_for("the old port to close", lambda: health(app.port) is None)
+    assert chat(new_port) == "Echo: hi"
+    app.signal(signal.SIGTERM)
+    assert app.wait_exit() == 0
