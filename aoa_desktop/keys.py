@@ -9,6 +9,7 @@ fallback to a file, on purpose.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Final
 
 import keyring
@@ -20,6 +21,7 @@ from aoa_proxy.i18n import _
 log = logging.getLogger(__name__)
 
 SERVICE: Final = "aoa"
+READ_TIMEOUT: Final = 20.0  # seconds a key read may wait (e.g. on an unlock prompt)
 ACCESS_TOKEN: Final = "access-token"  # the gateway's own access token lives beside the API keys
 
 
@@ -103,6 +105,9 @@ class KeyStore:
                 problem = None if chosen is not None else problem
         self._backend = chosen
         self.problem: str | None = problem
+        self.read_timeout = READ_TIMEOUT
+        self._read_lock = threading.Lock()
+        self._stalled = False  # a read timed out and is still blocked in the backend
         if problem:
             log.warning("keyring: %s", problem)
         else:
@@ -118,15 +123,46 @@ class KeyStore:
 
     def get(self, name: str) -> str:
         """The stored key for `name` ("" if none, or if the keyring cannot be read)."""
-        if self._backend is None:
+        backend = self._backend
+        if backend is None or self._stalled:
+            return ""  # an earlier read still waits on the keyring: don't stack another behind it
+        with self._read_lock:
+            return self._get(backend, name)
+
+    def _get(self, backend: KeyringBackend, name: str) -> str:
+        result: list[str] = []
+        failure: list[Exception] = []
+        done = threading.Event()
+
+        def read() -> None:
+            try:
+                result.append(backend.get_password(SERVICE, name) or "")
+            except Exception as exc:  # backends raise more than KeyringError (D-Bus errors)
+                failure.append(exc)
+            finally:
+                self._stalled = False
+                done.set()
+
+        # A locked keyring may wait for an unlock prompt nobody can see (a headless session):
+        # give up after a while so the gateway still starts, and say why keys are missing.
+        threading.Thread(target=read, name="aoa-keyring-read", daemon=True).start()
+        if not done.wait(self.read_timeout):
+            self._stalled = True
+            if done.is_set():  # it answered just now, before the flag went up
+                self._stalled = False
+        if not done.is_set():
+            message = _(
+                "The system keyring did not answer within {seconds} s (is it locked?); "
+                "stored keys are not used until it does."
+            ).format(seconds=int(self.read_timeout))
+            log.warning("keyring: %s", message)
+            self.problem = message
             return ""
-        try:
-            key = self._backend.get_password(SERVICE, name) or ""
-        except Exception as exc:  # backends raise more than KeyringError (D-Bus errors)
-            self._fail(exc)
+        if failure:
+            self._fail(failure[0])
             return ""
         self.problem = None  # the backend is a safe one: any earlier problem was transient
-        return key
+        return result[0]
 
     def set(self, name: str, key: str) -> None:
         """Store `key` for `name`; raise KeyStoreError (never writes anywhere else)."""
