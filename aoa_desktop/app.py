@@ -76,7 +76,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         env["AOA_PORT"] = str(args.port)
     log_dir = log_folder()
     setup_logging(log_dir, env.get("AOA_LOG_LEVEL", "INFO"))
-    directory = instance_dir()
+    try:
+        directory = instance_dir()
+    except OSError as exc:  # no writable private folder at all: say so, no traceback
+        print(_("aoa: cannot start: {reason}").format(reason=exc), file=sys.stderr)
+        return 1
     lock = InstanceLock(directory)
     if not lock.acquire():
         return show_running_instance(directory)
