@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -180,17 +181,20 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
 
 
 def serve(settings: Settings) -> int:
-    """Run until SIGINT/SIGTERM; AOA_WORKERS > 1 forks processes sharing the port."""
+    """Run until SIGINT/SIGTERM; AOA_WORKERS > 1 runs that many processes sharing the port."""
+    if settings.workers > 1:
+        if not hasattr(os, "fork"):
+            log.error("%s", _("AOA_WORKERS > 1 needs a Unix system"))
+            return 2
+        return _supervise(settings)
+    return _serve_one(settings, reuse_port=False)
+
+
+def _serve_one(settings: Settings, *, reuse_port: bool) -> int:
     from aiohttp import web
 
     from aoa_proxy.app import create_app
 
-    reuse_port = settings.workers > 1
-    if reuse_port:
-        if not hasattr(os, "fork"):
-            log.error("%s", _("AOA_WORKERS > 1 needs a Unix system"))
-            return 2
-        _fork_workers(settings.workers - 1)
     loop = _new_loop()
     asyncio.set_event_loop(loop)
     log.info(
@@ -220,15 +224,43 @@ def serve(settings: Settings) -> int:
     return 0
 
 
+def _supervise(settings: Settings) -> int:
+    """Fork the workers (before any event loop exists), pass SIGTERM/SIGINT on, and wait.
+
+    The parent only supervises, so stopping it (docker stop, systemd, Ctrl-C) stops every
+    worker instead of leaving orphans serving the port.
+    """
+    import signal
+
+    children: list[int] = []
+    for _worker in range(settings.workers):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = _serve_one(settings, reuse_port=True)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    worst = 0
+    for child in children:
+        _pid, status = os.waitpid(child, 0)  # retried on EINTR (PEP 475)
+        code = os.waitstatus_to_exitcode(status)
+        worst = worst or (code if code > 0 else 0)
+    return worst
+
+
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _fork_workers(count: int) -> None:
-    """Fork `count` children before any event loop exists; each serves the same port."""
-    for _child in range(count):
-        if os.fork() == 0:
-            return
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

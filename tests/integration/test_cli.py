@@ -140,3 +140,25 @@ def test_sigterm_exits_cleanly():
     with running({}) as run:
         run.proc.terminate()
         assert run.proc.wait(timeout=10) == 0
+
+
+def test_workers_share_the_port_and_stop_with_the_parent():
+    import signal
+
+    with running({"AOA_WORKERS": "2"}) as run:
+        children = subprocess.run(
+            ["pgrep", "-P", str(run.proc.pid)], capture_output=True, text=True
+        ).stdout.split()
+        assert len(children) == 2
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{run.port}/v1", api_key="x")
+        for _ in range(4):
+            assert client.models.list().data
+        client.close()
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.proc.wait(timeout=15) == 0
+    for child in children:  # reaped by the parent: no orphan keeps serving the port
+        try:
+            os.kill(int(child), 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"worker {child} outlived the parent")
