@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -97,14 +97,15 @@ def chat_chunks(
     return out
 
 
-@dataclass
-class FakeUpstream:
-    """An OpenAI-shaped upstream. Set `responder` to change what it answers."""
+_Server = TypeVar("_Server", bound="RecordingServer")
 
-    responder: Responder | None = None
+
+@dataclass
+class RecordingServer:
+    """A server on 127.0.0.1 that records every request; subclasses answer in `handle`."""
+
     received: list[Received] = field(default_factory=list)
     server: TestServer | None = None
-    stream_closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def url(self) -> str:
@@ -115,7 +116,7 @@ class FakeUpstream:
     def last(self) -> Received:
         return self.received[-1]
 
-    async def start(self) -> FakeUpstream:
+    async def start(self: _Server) -> _Server:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self.server = TestServer(app, host="127.0.0.1")
@@ -135,6 +136,19 @@ class FakeUpstream:
             await request.read(),
         )
         self.received.append(rec)
+        return await self.handle(request, rec)
+
+    async def handle(self, request: web.Request, rec: Received) -> web.StreamResponse:
+        raise NotImplementedError
+
+
+@dataclass
+class FakeUpstream(RecordingServer):
+    """An OpenAI-shaped upstream. Set `responder` to change what it answers."""
+
+    responder: Responder | None = None
+
+    async def handle(self, request: web.Request, rec: Received) -> web.StreamResponse:
         if self.responder is not None:
             return await self.responder(request, rec)
         return await self.default(request, rec)

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-from tests.fakes import Received
+from tests.fakes import Received, RecordingServer
 
 Reply = Callable[[dict[str, Any], str], list[Any]]  # chunks, or raw SSE lines as str
 
@@ -429,7 +428,7 @@ def _validate_tool_config(config: Any, names: list[str]) -> None:
 
 
 @dataclass
-class FakeGemini:
+class FakeGemini(RecordingServer):
     reply: Reply = echo
     models: list[str] = field(
         default_factory=lambda: [
@@ -442,8 +441,6 @@ class FakeGemini:
     )
     page_size: int = 2  # small, so the model list needs several pages
     fail: tuple[int, dict[str, Any]] | None = None  # answer every POST with this error
-    received: list[Received] = field(default_factory=list)
-    server: TestServer | None = None
     version: str = "v1beta"
     sse: bool = True  # False: answer streams with the JSON-array form even when alt=sse
     pause_after: int | None = None  # stop streaming after this many events until `resume`
@@ -451,38 +448,10 @@ class FakeGemini:
     raw: Callable[[web.Request, Received], Awaitable[web.StreamResponse]] | None = None
 
     @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.port}"
-
-    @property
-    def last(self) -> Received:
-        return self.received[-1]
-
-    @property
     def posts(self) -> list[Received]:
         return [r for r in self.received if r.method == "POST"]
 
-    async def start(self) -> FakeGemini:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self.server = TestServer(app, host="127.0.0.1")
-        await self.server.start_server()
-        return self
-
-    async def close(self) -> None:
-        if self.server is not None:
-            await self.server.close()
-
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        rec = Received(
-            request.method,
-            request.path,
-            dict(request.query),
-            dict(request.headers),
-            await request.read(),
-        )
-        self.received.append(rec)
+    async def handle(self, request: web.Request, rec: Received) -> web.StreamResponse:
         if "key" in request.query:
             return _error(400, "INVALID_ARGUMENT", "test: the API key must not be in the URL")
         key = request.headers.get("x-goog-api-key")
