@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 RUNTIME = web.AppKey("runtime", Runtime)
 RECORD = web.RequestKey("record", RequestRecord)
+# CORS approval the middleware worked out, for responses prepared inside handlers (streams).
+CORS = web.RequestKey("cors", dict)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -113,6 +115,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
         if origin is not None:
             cors = _cors_headers(rt, settings, origin, token_ok)
+            request[CORS] = cors
         if request.method == "OPTIONS":
             response = _preflight(request, origin, cors)
         else:
@@ -540,11 +543,13 @@ def _note_usage_obj(rec: RequestRecord, usage: Any) -> None:
         rec.completion_tokens = completion if isinstance(completion, int) else None
 
 
-def _sse_response(status: int, headers: dict[str, str]) -> web.StreamResponse:
+def _sse_response(request: web.Request, status: int, headers: dict[str, str]) -> web.StreamResponse:
+    """A stream's response; it is prepared before the middleware sees it, so CORS goes on here."""
     response = web.StreamResponse(
         status=status,
         headers={
             **headers,
+            **request.get(CORS, {}),
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
@@ -561,9 +566,8 @@ async def _relay_stream(
 ) -> web.StreamResponse:
     """Forward each upstream SSE event, bytes unchanged, the moment it is complete; end with an
     error event if the stream is cut off, malformed or unfinished."""
-    response = _sse_response(upstream.status, headers)
+    response = _sse_response(request, upstream.status, headers)
     rec.status = upstream.status
-    _add_cors(request, response)
     await response.prepare(request)
     gate = EventGate()
     try:
@@ -613,18 +617,6 @@ def _note_stream_usage(rec: RequestRecord, tail: bytes) -> None:
             _note_usage_obj(rec, orjson.loads(tail[start + 6 : end]).get("usage"))
 
 
-def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
-    """Streams are prepared inside the handler, before the middleware sees them: add CORS here."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return
-    rt = request.app[RUNTIME]
-    token_ok = token_matches(
-        rt.settings.access_token, bearer_token(request.headers.get("Authorization"))
-    )
-    response.headers.update(_cors_headers(rt, rt.settings, origin, token_ok))
-
-
 async def _translate_stream(
     request: web.Request,
     provider: Provider,
@@ -647,9 +639,8 @@ async def _write_chunks(
     label: str,
 ) -> web.StreamResponse:
     """Write OpenAI chunk objects as SSE, then [DONE]; an error mid-way ends with an error event."""
-    response = _sse_response(200, headers)
+    response = _sse_response(request, 200, headers)
     rec.status = 200
-    _add_cors(request, response)
     await response.prepare(request)
     try:
         async for chunk in chunks:

@@ -330,3 +330,18 @@ async def test_health_ping_and_root_answer_200(start_gateway):
                 assert r.status == 200
         async with s.get(gw.url + "/health") as r:
             assert (await r.json())["provider"] == "demo"
+
+
+async def test_streams_carry_the_cors_approval_too(upstream, start_gateway):
+    gw = await start_gateway({"AOA_TYPE": "openai", "OPENAI_ENDPOINT": upstream.url})
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            gw.url + "/v1/chat/completions",
+            headers={"Origin": "https://chat.example", "Authorization": "Bearer own"},
+            json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "x"}]},
+        ) as r,
+    ):
+        assert r.status == 200
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert b"[DONE]" in await r.read()
