@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -14,6 +15,8 @@ from aoa_proxy.config import load_settings
 from aoa_proxy.i18n import set_language
 from aoa_proxy.runtime import Runtime
 from tests.fakes import FakeUpstream
+from tests.guards import MemoryKeyring, loopback_only, memory_keyring
+from tests.secret_service import PrivateKeyring, missing_tools, start_private_keyring
 
 
 @dataclass
@@ -58,6 +61,39 @@ def english_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     set_language("en")
     yield
     set_language("en")  # a Controller may have switched the process-wide language
+
+
+# The person's session bus leads to their keyring: neither this process nor any child it starts
+# gets to see it. Tests that need a real keyring start their own (private_keyring).
+os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
+
+
+@dataclass
+class Sandbox:
+    """What each test runs in: the in-memory keyring, and the connections refused so far."""
+
+    keyring: MemoryKeyring
+    refused: list[str]
+
+
+@pytest.fixture(autouse=True)
+def sandbox() -> Iterator[Sandbox]:
+    """Every test: keys in memory (never the person's keyring) and no connection off loopback."""
+    with memory_keyring() as backend, loopback_only() as refused:
+        yield Sandbox(backend, refused)
+    if refused:
+        pytest.fail(f"the test tried to leave this machine: {', '.join(refused)}")
+
+
+@pytest.fixture(scope="session")
+def private_keyring() -> Iterator[PrivateKeyring]:
+    """A Secret Service keyring of the tests own (own bus and HOME), for real-keyring tests."""
+    missing = missing_tools()
+    if missing:
+        pytest.skip(f"real keyring tests need {', '.join(missing)} (apt: dbus gnome-keyring)")
+    keyring = start_private_keyring()
+    yield keyring
+    keyring.stop()
 
 
 @pytest.fixture

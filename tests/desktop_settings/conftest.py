@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -21,6 +20,7 @@ from aoa_desktop.settings_web import add_settings_routes, settings_url
 from aoa_proxy.app import create_app
 from aoa_proxy.runtime import Runtime
 from tests.fakes import FakeUpstream
+from tests.secret_service import PrivateKeyring, secret_service_backend, session_env
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -37,18 +37,16 @@ def _clear_keyring(store: KeyStore) -> None:
 
 
 @pytest.fixture
-def real_keys() -> Iterator[KeyStore]:
-    """The Secret Service keyring of the test's D-Bus session, emptied of aoa's entries."""
-    if not os.environ.get("DBUS_SESSION_BUS_ADDRESS"):
-        pytest.skip("no D-Bus session: run under dbus-run-session with gnome-keyring (make test)")
-    store = KeyStore()
-    if not store.available:
-        pytest.skip(f"no usable keyring in this D-Bus session: {store.problem}")
-    assert store.backend_name == "Keyring"  # keyring.backends.SecretService.Keyring
-    assert type(store._backend).__module__ == "keyring.backends.SecretService"
-    _clear_keyring(store)
-    yield store
-    _clear_keyring(store)
+def real_keys(private_keyring: PrivateKeyring) -> Iterator[KeyStore]:
+    """The real Secret Service, but the tests' private one (tests/secret_service.py), emptied of
+    aoa's entries. Never the person's own session: its bus is not even contacted."""
+    with session_env(private_keyring):
+        store = KeyStore(secret_service_backend())
+        assert store.available, store.problem
+        assert store.backend_name == "Keyring"
+        _clear_keyring(store)
+        yield store
+        _clear_keyring(store)
 
 
 @dataclass

@@ -14,9 +14,11 @@ from aoa_desktop.controller import Controller
 from aoa_desktop.keys import KeyStore, KeyStoreError
 from aoa_desktop.settings_web import state
 from tests.desktop_settings.conftest import files_containing
+from tests.secret_service import secret_service_backend
 
 
 def _secret_tool(provider: str) -> str:
+    # real_keys points DBUS_SESSION_BUS_ADDRESS at the private bus, so secret-tool sees it too.
     return subprocess.run(
         ["secret-tool", "lookup", "service", "aoa", "username", provider],
         capture_output=True,
@@ -48,7 +50,8 @@ def test_controller_key_goes_to_keyring_not_config_dir(real_keys: KeyStore, tmp_
     assert controller.key_status("azure") == {"stored": True, "hint": "XYZW", "from_env": False}
     assert key not in repr(state(controller))
     # A fresh launch reads it back from the keyring.
-    assert Controller(config, {}, KeyStore()).settings.providers["azure"].api_key == key
+    fresh = KeyStore(secret_service_backend())  # a new launch: a new backend object
+    assert Controller(config, {}, fresh).settings.providers["azure"].api_key == key
     assert controller.delete_key("azure") == []
     assert not controller.is_configured("azure") and _secret_tool("azure") == ""
 

@@ -17,6 +17,7 @@ CLEAN_ENV = {
     k: v
     for k, v in os.environ.items()
     if not k.startswith(("AOA_", "AZURE_", "YI_", "GEMINI_", "OPENAI_", "PYSTRAY_"))
+    and k != "DBUS_SESSION_BUS_ADDRESS"  # never the person's session bus, so never their keyring
 }
 
 

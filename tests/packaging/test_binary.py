@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from tests.packaging.conftest import CLEAN_ENV, ROOT, free_port, http_status, wait_for
+from tests.secret_service import PrivateKeyring
 
 pytestmark = [
     pytest.mark.slow,
@@ -149,14 +150,12 @@ def test_headless_binary_serves_health_and_a_demo_chat(
     assert app.stop() == 0
 
 
-@pytest.mark.skipif(
-    not os.environ.get("DBUS_SESSION_BUS_ADDRESS") or shutil.which("gnome-keyring-daemon") is None,
-    reason="no D-Bus session with gnome-keyring (scripts/test.sh provides one)",
-)
-def test_frozen_binary_reaches_the_secret_service_keyring(binary: Path, start: Start) -> None:
+def test_frozen_binary_reaches_the_secret_service_keyring(
+    binary: Path, start: Start, private_keyring: PrivateKeyring
+) -> None:
     # keyring finds its backends dynamically; this fails if the spec misses them (or
     # secretstorage/jeepney), because then the binary sees no usable keyring at all.
-    app = start(binary, "--headless")
+    app = start(binary, "--headless", DBUS_SESSION_BUS_ADDRESS=private_keyring.bus)
     wait_for(
         lambda: http_status(f"{app.base}/health") == 200 or app.proc.poll() is not None,
         60,
