@@ -35,6 +35,7 @@ from aoa_desktop.controller import (
 from aoa_desktop.keys import ACCESS_TOKEN
 from aoa_proxy import __version__
 from aoa_proxy.config import GEMINI_SAFETY_LEVELS, PROVIDERS, is_loopback_host, load_settings
+from aoa_proxy.hardening import loggable
 from aoa_proxy.i18n import LANGUAGES, _, current_language
 from aoa_proxy.providers import REGISTRY
 from aoa_proxy.runtime import RequestRecord
@@ -161,7 +162,8 @@ def _guard(handler: Handler, *, change: bool = False, entry: bool = False) -> Ha
     async def guarded(request: web.Request) -> web.StreamResponse:
         why = _why_refused(request, change, entry)
         if why is not None:
-            log.warning("settings page: refused %s %s: %s", request.method, request.path, why)
+            path = loggable(request.path)  # the client's text: no forged log lines
+            log.warning("settings page: refused %s %s: %s", request.method, path, why)
             return _refuse(403, why, html=entry)
         if entry and "s" in request.query:
             return _enter(request)

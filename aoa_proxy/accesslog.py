@@ -1,4 +1,4 @@
-"""One access-log line per request: never bodies, never keys."""
+"""One access-log line per request: never bodies, never keys, never a raw control character."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import orjson
 
 from aoa_proxy.config import Settings
+from aoa_proxy.hardening import loggable
 from aoa_proxy.runtime import RequestRecord
 
 log = logging.getLogger("aoa.access")
@@ -32,11 +33,16 @@ def log_request(rec: RequestRecord, settings: Settings) -> None:
             fields["error"] = rec.error
         _info("%s", orjson.dumps(fields).decode())
         return
+    # Path and model come from the client: a newline in either must not start a forged line
+    # (the JSON form above escapes them already). isprintable() is the cheap common case.
+    path = rec.path if rec.path.isprintable() else loggable(rec.path)
     model = ""
     if rec.model or rec.upstream_model:
         model = f" {rec.model or '-'}"
         if rec.upstream_model and rec.upstream_model != rec.model:
             model += f"->{rec.upstream_model}"
+        if not model.isprintable():
+            model = loggable(model)
     tokens = ""
     if rec.prompt_tokens is not None or rec.completion_tokens is not None:
         tokens = f" tokens={rec.prompt_tokens or 0}/{rec.completion_tokens or 0}"
@@ -44,7 +50,7 @@ def log_request(rec: RequestRecord, settings: Settings) -> None:
     _info(
         "%s %s%s%s %d %.1fms%s",
         rec.method,
-        rec.path,
+        path,
         provider,
         model,
         rec.status,

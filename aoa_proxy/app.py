@@ -28,9 +28,11 @@ from aoa_proxy.errors import (
     PayloadTooLarge,
     RequestError,
     ServiceUnavailable,
+    UpstreamError,
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from aoa_proxy.hardening import harden, loggable, redact, redact_text
 from aoa_proxy.providers import Call, Endpoint, LocalProvider, Provider, UpstreamRequest
 from aoa_proxy.providers.base import dumps
 from aoa_proxy.runtime import RequestRecord, Runtime
@@ -67,6 +69,10 @@ _CORS_HEADERS = (
     "X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout"
 )
 _COMPRESS_MIN = 1400
+# What a 2xx non-stream answer may call itself: JSON, or the loose types some OpenAI-compatible
+# servers send (aiohttp reports a missing Content-Type as application/octet-stream). The client
+# always gets application/json; an HTML (or any other) answer is an error, never relayed.
+_JSON_TYPES = frozenset({"application/json", "text/json", "text/plain", "application/octet-stream"})
 _ERROR_BODY_LIMIT = 1 << 20
 
 
@@ -81,6 +87,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_post("/v1/embeddings", _endpoint(Endpoint.EMBEDDINGS))
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model:.+}", get_model)
+    app.on_response_prepare.append(harden)
     app.on_cleanup.append(_close_runtime)
     return app
 
@@ -147,7 +154,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
             rt.record(rec)
         raise
     except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.exception("unexpected error on %s %s", request.method, loggable(request.path))
         response = error_response(AoaError("The gateway hit an unexpected error; see its log"))
         rec.error = "internal error"
     if cors and not response.prepared:
@@ -433,13 +440,20 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         raise UpstreamTimeout(f"{provider.label} did not answer in time") from None
     except aiohttp.ClientError as exc:
         raise UpstreamUnreachable(f"Could not reach {provider.label}: {_describe(exc)}") from None
+    # Keys an upstream error could echo back: ours, and the client's when it is forwarded.
+    keys = (provider.server_key, call.key)
     try:
         passed = {k: v for k, v in upstream.headers.items() if _pass_header(k)}
         if upstream.status >= 400:
-            error_body = await _read_capped(upstream, provider)
-            err = provider.translate_error(call, upstream.status, error_body, passed)
-            raise err
-        is_sse = upstream.content_type == "text/event-stream"
+            error_body = redact(await _read_capped(upstream, provider), keys)
+            raise provider.translate_error(call, upstream.status, error_body, passed)
+        content_type = upstream.content_type
+        is_sse = content_type == "text/event-stream"
+        if not is_sse and content_type not in _JSON_TYPES and not content_type.endswith("+json"):
+            raise UpstreamUnreachable(
+                f"{provider.label} answered with {_shown_type(content_type)}, not JSON; "
+                "check the endpoint (a web page or a login portal answers like this)"
+            )
         if provider.passthrough:
             if is_sse:
                 return await _relay_stream(request, upstream, passed, rec)
@@ -447,15 +461,9 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
             parsed = _json_answer(payload, provider)
             if isinstance(parsed, dict):
                 _note_usage_obj(rec, parsed.get("usage"))
-            return _bytes_response(
-                request,
-                payload,
-                upstream.status,
-                upstream.headers.get("Content-Type", "application/json"),
-                passed,
-            )
+            return _bytes_response(request, payload, upstream.status, "application/json", passed)
         if call.stream and is_sse:
-            return await _translate_stream(request, provider, call, upstream, passed, rec)
+            return await _translate_stream(request, provider, call, upstream, passed, rec, keys)
         payload = await _read_body(upstream, provider)
         try:
             parsed = orjson.loads(payload)
@@ -463,12 +471,28 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
             raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
         if call.stream:  # upstream answered whole: its stream translator takes it as one event
             chunks = provider.translate_stream(call, _one_event(payload))
-            return await _write_chunks(request, chunks, passed, rec, provider.label)
+            return await _write_chunks(request, chunks, passed, rec, provider.label, keys)
         out = provider.translate_response(call, parsed)
         _note_usage_obj(rec, out.get("usage"))
         return _bytes_response(request, dumps(out), 200, "application/json", passed)
+    except UpstreamError as exc:  # also an error inside a 200 answer (Gemini)
+        raise _redacted(exc, keys) from None
     finally:
         upstream.close()
+
+
+def _redacted(exc: UpstreamError, keys: tuple[str, ...]) -> UpstreamError:
+    """The error with any echo of `keys` masked in what the client, the record and the log see."""
+    exc.message = redact_text(exc.message, keys)
+    exc.args = (exc.message,)
+    if exc.raw is not None:
+        exc.raw = redact(exc.raw, keys)
+    return exc
+
+
+def _shown_type(content_type: str) -> str:
+    """An upstream's Content-Type, short and printable, for an error message."""
+    return loggable(content_type[:60]) or "no content type"
 
 
 async def _one_event(data: bytes) -> AsyncIterator[bytes]:
@@ -624,10 +648,11 @@ async def _translate_stream(
     upstream: aiohttp.ClientResponse,
     headers: dict[str, str],
     rec: RequestRecord,
+    keys: tuple[str, ...],
 ) -> web.StreamResponse:
     events = iter_data(upstream.content)
     return await _write_chunks(
-        request, provider.translate_stream(call, events), headers, rec, provider.label
+        request, provider.translate_stream(call, events), headers, rec, provider.label, keys
     )
 
 
@@ -637,6 +662,7 @@ async def _write_chunks(
     headers: dict[str, str],
     rec: RequestRecord,
     label: str,
+    keys: tuple[str, ...] = (),
 ) -> web.StreamResponse:
     """Write OpenAI chunk objects as SSE, then [DONE]; an error mid-way ends with an error event."""
     response = _sse_response(request, 200, headers)
@@ -648,6 +674,8 @@ async def _write_chunks(
                 _note_usage_obj(rec, chunk["usage"])
             await response.write(frame(chunk))
     except AoaError as exc:
+        if isinstance(exc, UpstreamError):  # the upstream's own words (an error event)
+            exc = _redacted(exc, keys)
         rec.error = exc.message
         await response.write(frame(exc.payload()))
         return response

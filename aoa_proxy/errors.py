@@ -62,7 +62,14 @@ class AoaError(Exception):
         }
 
     def body(self) -> bytes:
-        return orjson.dumps(self.payload())
+        # Messages can quote the client or an upstream HTML page: with `<`, `>` and `&` escaped
+        # (still the same JSON) the bytes hold no markup even for a client that sniffs them.
+        return (
+            orjson.dumps(self.payload())
+            .replace(b"<", b"\\u003c")
+            .replace(b">", b"\\u003e")
+            .replace(b"&", b"\\u0026")
+        )
 
 
 class ConfigError(AoaError):
@@ -211,6 +218,8 @@ def upstream_error(
 
 def _snippet(body: bytes, limit: int = 300) -> str:
     """A short, printable excerpt of a non-JSON upstream body (HTML error pages, plain text)."""
-    text = body[: limit * 4].decode("utf-8", "replace").strip()
+    text = body[: limit * 4].decode("utf-8", "replace")
+    if not text.isprintable():  # newlines, terminal escapes, NULs: a space each
+        text = "".join(c if c.isprintable() else " " for c in text)
     text = " ".join(text.split())
     return text[:limit] + ("…" if len(text) > limit else "")

@@ -137,6 +137,8 @@ class ProcGateway:
             "XDG_CONFIG_HOME": str(workdir / "config"),
             "AOA_PORT": str(self.port),
             "PYTHONUNBUFFERED": "1",
+            # The code under test: a checkout on PYTHONPATH wins over the installed package.
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}),
             **env,
         }
         self._err = self.stderr_path.open("wb")

@@ -4,6 +4,7 @@ value, across good requests and every kind of failure."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from tests.conftest import StartGateway
-from tests.fakes import FakeUpstream, Received
+from tests.fakes import FakeUpstream, Received, sse
 from tests.reliability.conftest import (
     ACCESS_TOKEN,
     SERVER_KEY,
@@ -44,11 +45,11 @@ REQUESTS: list[tuple[str, str, dict[str, Any] | None, dict[str, str]]] = [
 
 async def _respond_with_faults(upstream: FakeUpstream) -> Any:
     async def respond(request: web.Request, rec: Received) -> web.StreamResponse:
-        if b'"fail-401"' in rec.body:  # what Azure/OpenAI say for a bad key (masked, as they do)
+        if b'"fail-401"' in rec.body:  # a bad-key answer that echoes the key it was sent
             return web.json_response(
                 {
                     "error": {
-                        "message": "Incorrect API key provided: sk-rel-***cdef.",
+                        "message": f"Incorrect API key provided: {SERVER_KEY}.",
                         "type": "invalid_request_error",
                         "param": None,
                         "code": "invalid_api_key",
@@ -136,3 +137,88 @@ async def test_no_secret_in_subprocess_stderr_or_files(
     assert _hits(answers) == []
     assert _hits(stderr) == []
     assert _hits(_files(tmp_path)) == []  # HOME and XDG_CONFIG_HOME of the gateways
+
+
+# ----------------------------------------------------------------------------- echoed keys
+
+CLIENT_KEY = "sk-client-OWNKEY-9876543210fedcba"
+
+
+def _echo(key: str) -> str:
+    """What upstreams say about a key they refuse: the whole key, the header, OpenAI's mask."""
+    return (
+        f"Incorrect API key provided: {key}. Sent as 'Authorization: Bearer {key}' "
+        f"(also seen as {key[:8]}***{key[-4:]} and {key[:14]}****{key[-4:]})"
+    )
+
+
+def _echo_responder(key: str) -> Any:
+    async def respond(request: web.Request, rec: Received) -> web.StreamResponse:
+        model = rec.json.get("model") if rec.body else None
+        if model == "html":  # a proxy's error page, not JSON
+            return web.Response(status=502, text=f"<p>{_echo(key)}</p>", content_type="text/html")
+        if "generateContent" in request.path or "GenerateContent" in request.path:
+            error = {"code": 400, "message": _echo(key), "status": "INVALID_ARGUMENT"}
+            if model == "in-stream":  # Gemini can put its error inside a 200 stream
+                event = json.dumps({"error": {**error, "code": 401}})
+                return await sse(request, [event], done=False)
+            return web.json_response({"error": error}, status=400)
+        err = {"message": _echo(key), "type": "invalid_request_error", "param": None}
+        return web.json_response({"error": {**err, "code": "invalid_api_key"}}, status=401)
+
+    return respond
+
+
+def _leaks(blob: str | bytes, key: str) -> list[str]:
+    """Every form of `key` found in `blob`: the key itself or any run of its first 8+ chars."""
+    text = blob.decode(errors="replace") if isinstance(blob, bytes) else blob
+    return [key[:n] for n in range(8, len(key) + 1) if key[:n] in text][-1:]
+
+
+async def _ask(url: str, model: str, key: str | None, stream: bool = False) -> bytes:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": stream}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(url + "/v1/chat/completions", json=body, headers=headers) as r,
+    ):
+        return f"{r.status} {dict(r.headers)}".encode() + await r.read()
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+@pytest.mark.parametrize("kind", ["azure", "yi", "openai", "gemini"])
+async def test_server_key_echoed_by_upstream_is_masked_in_answer_record_and_log(
+    upstream: FakeUpstream, start_gateway: StartGateway, caplog: Any, kind: str, log_format: str
+) -> None:
+    upstream.responder = _echo_responder(SERVER_KEY)
+    caplog.set_level(logging.DEBUG)
+    gw = await start_gateway({**provider_env(kind, upstream.url), "AOA_LOG_FORMAT": log_format})
+    models = ["m", "html"] + (["in-stream"] if kind == "gemini" else [])
+    answers = [await _ask(gw.url, m, None, stream=m == "in-stream") for m in models]
+    records = [r.error for r in gw.runtime.recent]
+    log = [r.getMessage() for r in caplog.records]
+    assert len(records) == len(models) and all(records)
+    assert any('"error"' in line for line in log) == (log_format == "json")
+    for seen in (*answers, *records, *log):
+        assert _leaks(seen, SERVER_KEY) == [], seen
+    for answer in answers:  # the client still learns what went wrong, and where
+        assert b"Incorrect API key provided: [redacted]" in answer, answer
+        assert b"Bearer [redacted]" in answer and SERVER_KEY[-4:].encode() in answer
+    assert all(SERVER_KEY in str(r.headers) for r in upstream.received)  # it was sent
+
+
+async def test_client_key_echoed_by_upstream_is_masked_in_record_and_log(
+    upstream: FakeUpstream, start_gateway: StartGateway, caplog: Any
+) -> None:
+    """No server key: the client's own key is forwarded, and an echo of it is masked too."""
+    upstream.responder = _echo_responder(CLIENT_KEY)
+    caplog.set_level(logging.DEBUG)
+    env = {"AOA_TYPE": "openai", "OPENAI_ENDPOINT": f"{upstream.url}/v1", "AOA_LOG_FORMAT": "json"}
+    gw = await start_gateway(env)
+    answers = [await _ask(gw.url, m, CLIENT_KEY) for m in ("m", "html")]
+    records = [r.error for r in gw.runtime.recent]
+    log = [r.getMessage() for r in caplog.records]
+    assert len(records) == 2 and all("[redacted]" in r for r in records)
+    for seen in (*answers, *records, *log):
+        assert _leaks(seen, CLIENT_KEY) == [], seen
+    assert upstream.last.headers["Authorization"] == f"Bearer {CLIENT_KEY}"
