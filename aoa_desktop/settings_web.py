@@ -122,13 +122,16 @@ def add_settings_routes(
 
 
 def _refuse(status: int, message: str, html: bool = False) -> web.Response:
-    if html:
+    if html:  # the page's own style sheet: the CSP allows no inline style
         body = (
             "<!doctype html><meta charset=utf-8><title>aoa</title>"
-            f"<p style='font:16px sans-serif;margin:3em'>{_escape(message)}</p>"
+            f'<link rel="stylesheet" href="{PREFIX}/static/settings.css">'
+            f"<main><p>{_escape(message)}</p></main>"
         )
-        return web.Response(status=status, text=body, content_type="text/html")
-    return web.json_response({"error": message}, status=status)
+        return web.Response(
+            status=status, text=body, content_type="text/html", headers=_SECURITY_HEADERS
+        )
+    return web.json_response({"error": message}, status=status, headers=_SECURITY_HEADERS)
 
 
 def _escape(text: str) -> str:

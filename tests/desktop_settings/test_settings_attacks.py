@@ -74,7 +74,7 @@ class _OtherLoopbackSite:
 
 
 async def test_other_loopback_page_gets_no_session_cookie_and_no_access(
-    browser: Any, launcher: Launcher, config_dir: Path
+    browser: Any, launcher: Launcher, config_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     desktop = await launcher.launch(config_dir, KeyStore())
     page = await open_settings(browser, desktop)
@@ -94,12 +94,25 @@ async def test_other_loopback_page_gets_no_session_cookie_and_no_access(
         assert [c for c in other.cookies if "aoa" in c] == []
         # Same-site requests to the settings API from that page: refused, nothing changes.
         api = f"{desktop.url}/settings/api/"
+        caplog.clear()
+        read = await evil.evaluate(
+            "url => fetch(url, {credentials: 'include'}).then(r => r.status, () => 'blocked')",
+            api + "state",
+        )
+        assert read == "blocked"
         answer = await evil.evaluate(
             """url => fetch(url, {method: 'POST', credentials: 'include', mode: 'no-cors',
-                 headers: {'Content-Type': 'text/plain'}, body: '{}'}).then(r => r.type)""",
+                 headers: {'Content-Type': 'text/plain'}, body: '{}'})
+                 .then(r => r.type, () => 'blocked')""",
             api + "save",
         )
-        assert answer == "opaque"
+        assert answer == "blocked"  # refused, and even the opaque answer is withheld (CORP)
+        # Both reached aoa and were answered 403 (the browser hides the status from the page).
+        refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+        assert [m.split(":")[1] for m in refused] == [
+            " refused GET /settings/api/state",
+            " refused POST /settings/api/save",
+        ]
         # Replaying everything that page was given (no cookie at all) gets a 403.
         replay = {"Cookie": other.cookies[-1]} if other.cookies[-1] else {}
         async with aiohttp.ClientSession() as s:
@@ -279,3 +292,69 @@ async def test_page_saves_with_cors_origins_set_and_a_server_key(
     ):
         assert r.status == 403
     await page.context.close()
+
+
+# --------------------------------------------------------------------------- the same, in the page
+
+
+async def test_page_asks_before_exposing_a_key_holding_gateway(
+    browser: Any, launcher: Launcher, config_dir: Path
+) -> None:
+    SettingsStore(config_dir).save({"port": _free_port()})
+    env = {"OPENAI_API_KEY": "sk-env-" + secrets.token_hex(16)}
+    desktop = await launcher.launch(config_dir, KeyStore(), env, on_settings_port=True)
+    page = await open_settings(browser, desktop)
+    questions: list[str] = []
+    answer = {"accept": False}
+
+    async def on_dialog(dialog: Any) -> None:
+        questions.append(dialog.message)
+        await (dialog.accept() if answer["accept"] else dialog.dismiss())
+
+    page.on("dialog", on_dialog)
+    await page.fill("#g-host", "0.0.0.0")
+    await page.click("#save")
+    await page.wait_for_selector("#save-status.invalid")
+    assert "no access token is set" in questions[0]
+    assert desktop.controller.settings.host == "127.0.0.1"
+    answer["accept"] = True
+    await page.click("#save")
+    await page.wait_for_selector("#save-status.ok")
+    assert len(questions) == 2 and desktop.controller.settings.host == "0.0.0.0"
+    await page.context.close()
+
+
+async def test_page_asks_for_the_key_again_for_a_new_endpoint_and_save_stores_it(
+    browser: Any,
+    launcher: Launcher,
+    config_dir: Path,
+    real_keys: KeyStore,
+    fake_upstream: FakeUpstream,
+) -> None:
+    moved = await FakeUpstream().start()
+    try:
+        desktop, _key = await _with_stored_key(
+            launcher, config_dir, real_keys, f"{fake_upstream.url}/v1"
+        )
+        page = await open_settings(browser, desktop)
+        await page.get_by_role("tab", name="OpenAI-compatible").click()
+        panel = page.locator(".panel:not([hidden])")
+        hint = panel.locator(".key-again")
+        assert not await hint.is_visible()
+        await panel.locator("[data-field='endpoint'] input").fill(f"{moved.url}/v1")
+        assert await hint.is_visible()
+        await page.click("#save")
+        await page.wait_for_selector("#save-status.invalid")
+        assert "enter the API key again" in await page.inner_text("#save-status")
+        new_key = "sk-moved-" + secrets.token_hex(16)
+        await panel.locator("input.key-input").fill(new_key)
+        await page.click("#save")
+        await page.wait_for_selector("#save-status.ok")
+        assert real_keys.get("openai") == new_key
+        assert new_key not in await page.content()
+        await panel.get_by_role("button", name="Test connection").click()
+        await page.wait_for_selector(".panel:not([hidden]) .test-result.ok")
+        assert moved.last.headers["Authorization"] == f"Bearer {new_key}"
+        await page.context.close()
+    finally:
+        await moved.close()
