@@ -273,6 +273,9 @@ async def test_page_saves_with_cors_origins_set_and_a_server_key(
     }
     desktop = await launcher.launch(config_dir, KeyStore(), env)
     page = await open_settings(browser, desktop)
+    # The page says what a hosted chat page needs (Local Network Access + AOA_CORS_ORIGINS).
+    help_text = await page.inner_text("#web-pages-help")
+    assert "local network" in help_text and "AOA_CORS_ORIGINS" in help_text
     await page.get_by_role("tab", name="OpenAI-compatible").click()
     panel = page.locator(".panel:not([hidden])")
     await panel.get_by_role("button", name="Add alias").click()
