@@ -13,7 +13,6 @@ import argparse
 import logging
 import logging.handlers
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from aoa_desktop.instance import InstanceLock, InstanceServer, ask_running, instance_dir
+from aoa_desktop.settings_session import SessionBook
 from aoa_proxy import __version__
 from aoa_proxy.i18n import WrappingHelpFormatter, _
 
@@ -137,8 +137,8 @@ def show_running_instance(directory: Path) -> int:
         return 0
     print(_("aoa is already running; opening its settings page"), file=sys.stderr)
     if not webbrowser.open(url):
-        # No browser here (e.g. an ssh session): this user may see the address, which carries
-        # the page secret only this user could read from the instance file anyway.
+        # No browser here (e.g. an ssh session): this user may see the address; its entry code
+        # works once and only for a minute.
         print(_("Open this address in a browser: {url}").format(url=url), file=sys.stderr)
     return 0
 
@@ -164,9 +164,11 @@ def _run(headless: bool, env: dict[str, str], directory: Path, log_dir: Path) ->
     settings = controller.settings
     runtime = Runtime(settings)
     controller.attach(runtime)
-    secret = secrets.token_urlsafe(32)
-    gateway = GatewayThread(lambda app: _add_settings_page(app, controller, secret), GRACE_SECONDS)
-    shell.wire(controller, runtime, gateway, secret)
+    sessions = SessionBook()  # one for the whole run: the page outlives a rebind
+    gateway = GatewayThread(
+        lambda app: _add_settings_page(app, controller, sessions), GRACE_SECONDS
+    )
+    shell.wire(controller, runtime, gateway, sessions)
     server = InstanceServer(directory, shell.show_info)
     server.start()
     try:
@@ -207,11 +209,16 @@ def _tray_backend(env: Mapping[str, str]) -> tuple[str | None, str]:
 def _print_headless_line(
     asked: bool, env: Mapping[str, str], why_not: str, status: GatewayStatus
 ) -> None:
-    where = (
-        _("serving on {url}").format(url=status.base_url)
-        if status.state == "running"
-        else status.error
-    )
+    from aoa_proxy.config import is_loopback_host
+
+    if status.state != "running":
+        where = status.error
+    elif is_loopback_host(status.bound_host):
+        where = _("serving on {url}").format(url=status.base_url)
+    else:  # say where it really listens: the base URL always names this computer
+        where = _("serving on {url}, listening on {address}").format(
+            url=status.base_url, address=status.bind_address
+        )
     if asked:
         reason = _("headless mode")
     elif not has_display(env):
@@ -225,10 +232,10 @@ def _print_headless_line(
     print(f"{line} ({hint})", file=sys.stderr, flush=True)
 
 
-def _add_settings_page(app: Any, controller: Controller, secret: str) -> None:
+def _add_settings_page(app: Any, controller: Controller, sessions: SessionBook) -> None:
     from aoa_desktop.settings_web import add_settings_routes
 
-    add_settings_routes(app, controller, secret)
+    add_settings_routes(app, controller, sessions)
 
 
 class Shell:
@@ -242,7 +249,7 @@ class Shell:
         self._controller: Controller | None = None
         self._runtime: Runtime | None = None
         self._gateway: GatewayThread | None = None
-        self._secret = ""
+        self._sessions: SessionBook | None = None
         self._upstream_problem = ""
         self._notified = ""
 
@@ -262,10 +269,14 @@ class Shell:
         self.request_quit()
 
     def wire(
-        self, controller: Controller, runtime: Runtime, gateway: GatewayThread, secret: str
+        self,
+        controller: Controller,
+        runtime: Runtime,
+        gateway: GatewayThread,
+        sessions: SessionBook,
     ) -> None:
         self._controller, self._runtime, self._gateway = controller, runtime, gateway
-        self._secret = secret
+        self._sessions = sessions
         controller.on_change.append(self._settings_changed)
         controller.request_listeners.append(self._request_done)
         gateway.on_status.append(self._status_changed)
@@ -318,8 +329,16 @@ class Shell:
         self.refresh()
 
     def _status_changed(self, status: GatewayStatus) -> None:
-        if self._controller is not None:
-            self._controller.gateway_problem = status.error or None
+        controller = self._controller
+        if controller is not None:
+            from aoa_desktop.controller import exposure_warning
+
+            controller.gateway_problem = status.error or None
+            # The port check before a save must not count this very listener as "in use".
+            controller.address = (status.bound_host, status.page_port) if status.reachable else None
+            warning = exposure_warning(controller.settings) if status.state == "running" else None
+            if warning:
+                log.warning("%s", warning)
         self.refresh()
         if status.error:
             self._notify_once(status.error)
@@ -363,12 +382,13 @@ class Shell:
         return {"url": url, "message": message}
 
     def settings_url(self) -> str | None:
+        """A settings-page address with a new one-time entry code (None if nothing listens)."""
         from aoa_desktop.settings_web import settings_url
 
-        if self._gateway is None or not self._gateway.status.reachable:
+        if self._gateway is None or self._sessions is None or not self._gateway.status.reachable:
             return None
         status = self._gateway.status
-        return settings_url(status.page_host, status.page_port, self._secret)
+        return settings_url(status.page_host, status.page_port, self._sessions.mint_code())
 
     # ------------------------------------------------------------------ TrayActions
 

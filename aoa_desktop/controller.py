@@ -250,16 +250,34 @@ class Controller:
         with self._lock:
             data = copy.deepcopy(self._data)
             problems = self._merge(data, changes)
+            given, key_problems = _given_keys(changes)
+            problems += key_problems
             if problems:
                 return problems
-            problems, settings = self._build_strict(data, self._keys)
+            keys = {**self._keys, **given}
+            problems, settings = self._build_strict(data, keys)
             if problems or settings is None:
                 return problems
             old = self._settings
+            problems = self._redirected_keys(old, settings, given)
+            if problems:
+                return problems
+            warning = exposure_warning(settings)
+            if warning and (exposure_warning(old) is None or settings.host != old.host):
+                if changes.get("confirm_exposure") is not True:
+                    return [Confirmation(_exposure_question(settings.host))]
+                log.warning("%s (confirmed in the settings page)", warning)
             if (settings.host, settings.port) != (old.host, old.port):
-                problem = _bind_problem(settings.host, settings.port)
+                problem = _bind_problem(settings.host, settings.port, self.address)
                 if problem:
                     return [problem]
+            # The keys first: should they fail, no new endpoint is left next to an old key.
+            for name, key in given.items():
+                try:
+                    self.keys.set(name, key)
+                except KeyStoreError as exc:
+                    return [str(exc)]
+                self._keys[name] = key
             try:
                 self.store.save(data)
             except StoreError as exc:
@@ -304,6 +322,9 @@ class Controller:
         self._keys = keys
         if settings is None:  # keys cannot make settings invalid, but never publish None
             return problems
+        warning = exposure_warning(settings)
+        if warning and exposure_warning(self._settings) is None:  # e.g. the token was removed
+            log.warning("%s", warning)
         self._publish(settings)
         return problems
 
@@ -463,6 +484,8 @@ class Controller:
                 continue
             stored = data.setdefault("providers", {}).setdefault(provider, {})
             for field, value in values.items():
+                if field == "key":  # a key typed on the page: see _given_keys
+                    continue
                 if field not in fields:
                     problems.append(_("Unknown setting {name!r}").format(name=field))
                     continue
@@ -482,6 +505,34 @@ class Controller:
                     continue
                 if settable(fields[field]):
                     stored[field] = value.strip() if isinstance(value, str) else dict(value)
+        return problems
+
+    def _redirected_keys(self, old: Settings, new: Settings, given: Mapping[str, str]) -> list[str]:
+        """Providers whose key would now go to a new endpoint or proxy host without being
+        entered again: whoever holds a (stolen) page session must not redirect a stored key."""
+        problems: list[str] = []
+        for name in KEYED_PROVIDERS:
+            before, after = old.providers.get(name), new.providers.get(name)
+            if before is None or after is None or not before.api_key:
+                continue
+            if not _key_redirected(before.endpoint, before.proxy, after.endpoint, after.proxy):
+                continue
+            label = provider_label(name)
+            env_name = key_env_var(name)
+            if env_name in self.env_overrides:
+                problems.append(
+                    _(
+                        "{label}: the API key comes from the environment variable {name}, so "
+                        "change the endpoint and proxy there too."
+                    ).format(label=label, name=env_name)
+                )
+            elif name not in given:
+                problems.append(
+                    _(
+                        "{label}: the endpoint or proxy changed, so enter the API key again "
+                        "before saving (a stored key only goes where it was entered for)."
+                    ).format(label=label)
+                )
         return problems
 
     # ------------------------------------------------------------------ testing a provider
@@ -537,6 +588,70 @@ class Controller:
 _MISSING: Final = object()
 
 
+class Confirmation(str):
+    """A problem the user may overrule: the page asks, then saves again with the confirmation."""
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """Why a bind is dangerous: not loopback, a server-side key stored, no access token.
+
+    Any provider's key counts: the tray switches providers without rebinding.
+    """
+    if settings.is_loopback or settings.access_token:
+        return None
+    if not any(ps.api_key for name, ps in settings.providers.items() if name in KEYED_PROVIDERS):
+        return None
+    return _(
+        "listening on {host} with a stored API key and no access token: anyone who can reach "
+        "this port can spend the key"
+    ).format(host=settings.host)
+
+
+def _exposure_question(host: str) -> str:
+    return _(
+        "Bind address {host} lets other computers use this gateway, and with it your stored API "
+        "keys, because no access token is set. Set an access token first, or confirm to save "
+        "anyway."
+    ).format(host=host)
+
+
+def _given_keys(changes: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+    """Keys typed on the page and sent with a save (provider -> key), and what is wrong."""
+    given: dict[str, str] = {}
+    problems: list[str] = []
+    providers = changes.get("providers")
+    if not isinstance(providers, Mapping):
+        return given, problems
+    for name, values in providers.items():
+        if not isinstance(values, Mapping) or "key" not in values or name not in KEYED_PROVIDERS:
+            continue
+        key = values["key"]
+        if not isinstance(key, str):
+            problems.append(f"{provider_label(name)}, " + _("API key") + ": " + _("expected text"))
+        elif any(c.isspace() or not c.isprintable() for c in key.strip()):
+            problems.append(_("A key must not contain spaces or line breaks"))
+        elif key.strip():
+            given[name] = key.strip()
+    return given, problems
+
+
+def _key_redirected(old_endpoint: str, old_proxy: str, endpoint: str, proxy: str) -> bool:
+    """True when the key would reach a new endpoint or a new proxy host (dropping one is fine)."""
+    if endpoint and endpoint.rstrip("/") != old_endpoint.rstrip("/"):
+        return True
+    return bool(proxy) and _proxy_host(proxy) != _proxy_host(old_proxy)
+
+
+def _proxy_host(proxy: str) -> tuple[str, int | None] | None:
+    if not proxy:
+        return None
+    try:
+        parts = urlsplit(proxy)
+        return (parts.hostname or "", parts.port)
+    except ValueError:
+        return (proxy, None)
+
+
 def _check_aliases(value: object) -> str | None:
     if not isinstance(value, Mapping):
         return _("expected a table of requested model -> upstream model")
@@ -590,8 +705,12 @@ def _session(proxy: str) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=not proxy)
 
 
-def _bind_problem(host: str, port: int) -> str | None:
-    """Why the gateway could not listen on host:port, or None (checked before saving)."""
+def _bind_problem(host: str, port: int, own: tuple[str, int] | None = None) -> str | None:
+    """Why the gateway could not listen on host:port, or None (checked before saving).
+
+    `own` is where aoa itself listens now: the gateway lets go of it before binding the new
+    address, so a clash with it is no reason to refuse.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -601,6 +720,8 @@ def _bind_problem(host: str, port: int) -> str | None:
     except socket.gaierror:
         return _("Bind address: {host} is not an address of this computer").format(host=host)
     except OSError as exc:
+        if exc.errno == errno.EADDRINUSE and own is not None and _overlaps(own, host, port):
+            return None  # our own listener; the rebind reports any other program it meets
         if exc.errno == errno.EADDRINUSE:
             return _("Port {port} is already in use by another program; pick another port.").format(
                 port=port
@@ -613,6 +734,16 @@ def _bind_problem(host: str, port: int) -> str | None:
             host=host, port=port, error=exc.strerror
         )
     return None
+
+
+def _overlaps(own: tuple[str, int], host: str, port: int) -> bool:
+    """Whether a listener on `own` can be what blocks host:port (same port; a wildcard address
+    on either side, or the same address)."""
+    own_host, own_port = own
+    if own_port != port:
+        return False
+    wild = ("0.0.0.0", "::", "", "[::]")
+    return own_host in wild or host in wild or own_host.strip("[]") == host.strip("[]")
 
 
 def _default_command() -> list[str]:

@@ -46,11 +46,20 @@ class GatewayStatus:
     port_in_use: bool = False
     page_host: str = ""
     page_port: int = 0
+    bound_host: str = ""  # the address the listener on page_port really binds (0.0.0.0, ...)
 
     @property
     def base_url(self) -> str:
         """The configured OpenAI base URL (what clients should use)."""
         return f"http://{_client_host(self.host)}:{self.port}/v1"
+
+    @property
+    def bind_address(self) -> str:
+        """host:port the listener really binds, e.g. 0.0.0.0:8080 ("" when none)."""
+        if not self.page_port:
+            return ""
+        host = f"[{self.bound_host}]" if ":" in self.bound_host else self.bound_host
+        return f"{host}:{self.page_port}"
 
     @property
     def reachable(self) -> bool:
@@ -184,9 +193,14 @@ class GatewayThread:
                 break
         self._runner = runner
         status = GatewayStatus(
-            "running", settings.host, port, page_host=_client_host(settings.host), page_port=port
+            "running",
+            settings.host,
+            port,
+            page_host=_client_host(settings.host),
+            page_port=port,
+            bound_host=settings.host,
         )
-        log.info("listening on %s", status.base_url)
+        log.info("listening on %s (base URL %s)", status.bind_address, status.base_url)
         return runner, status
 
     async def _bind_or_fallback(self, settings: Settings) -> GatewayStatus:
@@ -201,7 +215,7 @@ class GatewayThread:
         if runner is None:
             return failed
         log.warning("settings page meanwhile reachable on port %d", status.port)
-        return replace(failed, page_host="127.0.0.1", page_port=status.port)
+        return replace(failed, page_host="127.0.0.1", page_port=status.port, bound_host="127.0.0.1")
 
     async def _unbind(self) -> None:
         runner, self._runner = self._runner, None
@@ -222,7 +236,12 @@ class GatewayThread:
             return status
         if old is not None:  # keep serving where we were
             self._runner = old
-            return replace(status, page_host=old_status.page_host, page_port=old_status.page_port)
+            return replace(
+                status,
+                page_host=old_status.page_host,
+                page_port=old_status.page_port,
+                bound_host=old_status.bound_host,
+            )
         return await self._fallback(settings, status)
 
 

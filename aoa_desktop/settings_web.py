@@ -1,18 +1,19 @@
 """The settings page, served by the gateway under /settings, for this user on this machine only.
 
 Who may use it: a client on a loopback address, naming a loopback host (DNS rebinding), holding
-the per-launch secret. The tray opens /settings?s=SECRET; that sets an HttpOnly SameSite=Strict
-cookie and redirects so the secret leaves the address bar. Every API call needs the cookie; every
-change also needs our own Origin (CSRF) and a JSON body; reads from another origin are refused,
-and these routes never carry CORS headers, so no other web page can read or change anything.
-No response ever contains a stored key: only whether one is set and at most its last 4 characters.
+a page session (aoa_desktop.settings_session). The tray opens /settings?code=CODE with a one-time
+entry code; the answer is the page with a fresh session token in a <meta> tag, which the script
+takes into memory and sends as the X-Aoa-Session header on every API call. No cookie: cookies
+ignore ports, so every other server on 127.0.0.1 would receive it. Every change also needs our
+own Origin (CSRF) and a JSON body; reads from another origin are refused, and these routes never
+carry CORS headers, so no other web page can read or change anything. No response ever contains a
+stored key: only whether one is set and at most its last 4 characters.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import threading
@@ -27,13 +28,16 @@ from aiohttp import web
 from aoa_desktop.controller import (
     GLOBAL_FIELDS,
     KEYED_PROVIDERS,
+    Confirmation,
     Controller,
     key_env_var,
     provider_fields,
     provider_label,
 )
 from aoa_desktop.keys import ACCESS_TOKEN
+from aoa_desktop.settings_session import SessionBook
 from aoa_proxy import __version__
+from aoa_proxy.app import SELF_GUARDED
 from aoa_proxy.config import GEMINI_SAFETY_LEVELS, PROVIDERS, is_loopback_host, load_settings
 from aoa_proxy.hardening import loggable
 from aoa_proxy.i18n import LANGUAGES, _, current_language
@@ -42,8 +46,11 @@ from aoa_proxy.runtime import RequestRecord
 
 log = logging.getLogger(__name__)
 
-COOKIE: Final = "aoa_settings"
 PREFIX: Final = "/settings"
+SESSION_HEADER: Final = "X-Aoa-Session"
+# The "moved to port N" link: not in any command line, used from the page that shows it.
+MOVED_TTL: Final = 300.0
+_SESSION_META: Final = '<meta name="aoa-session" content="">'
 _STATIC: Final = {
     "settings.js": "text/javascript",
     "settings.css": "text/css",
@@ -64,7 +71,8 @@ _KEEPALIVE: Final = 15.0
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CONTROLLER = web.AppKey("aoa_settings_controller", Controller)
-SECRET = web.AppKey("aoa_settings_secret", str)
+SESSIONS = web.AppKey("aoa_settings_sessions", SessionBook)
+SESSION = web.RequestKey("aoa_settings_session", str)  # the token just minted for the page
 
 
 class _LiveViews:
@@ -77,25 +85,30 @@ class _LiveViews:
 STREAMS = web.AppKey("aoa_settings_streams", _LiveViews)
 
 
-def settings_url(host: str, port: int, secret: str) -> str:
-    """The address the tray opens: always a loopback host, carrying the per-launch secret."""
+def settings_url(host: str, port: int, code: str) -> str:
+    """The address the tray opens: always a loopback host, carrying a one-time entry code."""
     if ":" in host and is_loopback_host(host):
         name = "[::1]"
     else:
         name = host if is_loopback_host(host) and ":" not in host else "127.0.0.1"
-    return f"http://{name}:{port}{PREFIX}?s={secret}"
+    return f"http://{name}:{port}{PREFIX}?code={code}"
 
 
-def add_settings_routes(app: web.Application, controller: Controller, secret: str) -> None:
-    """Mount the settings page and its JSON API on the gateway app (before it starts)."""
-    if len(secret) < 16:
-        raise ValueError("the settings secret must be long and random")
+def add_settings_routes(
+    app: web.Application, controller: Controller, sessions: SessionBook
+) -> None:
+    """Mount the settings page and its JSON API on the gateway app (before it starts).
+
+    `sessions` outlives the app: the gateway builds a new app on every rebind, and the open
+    page keeps working across it.
+    """
     app[CONTROLLER] = controller
-    app[SECRET] = secret
+    app[SESSIONS] = sessions
     app[STREAMS] = _LiveViews()
+    app[SELF_GUARDED] = (*app.get(SELF_GUARDED, ()), PREFIX)
     r = app.router
     r.add_get(PREFIX, _guard(_page, entry=True))
-    r.add_get(PREFIX + "/static/{name}", _guard(_static))
+    r.add_get(PREFIX + "/static/{name}", _guard(_static, public=True))
     r.add_get(PREFIX + "/api/strings", _guard(_strings))
     r.add_get(PREFIX + "/api/state", _guard(_state))
     r.add_get(PREFIX + "/api/events", _guard(_events))
@@ -110,13 +123,16 @@ def add_settings_routes(app: web.Application, controller: Controller, secret: st
 
 
 def _refuse(status: int, message: str, html: bool = False) -> web.Response:
-    if html:
+    if html:  # the page's own style sheet: the CSP allows no inline style
         body = (
             "<!doctype html><meta charset=utf-8><title>aoa</title>"
-            f"<p style='font:16px sans-serif;margin:3em'>{_escape(message)}</p>"
+            f'<link rel="stylesheet" href="{PREFIX}/static/settings.css">'
+            f"<main><p>{_escape(message)}</p></main>"
         )
-        return web.Response(status=status, text=body, content_type="text/html")
-    return web.json_response({"error": message}, status=status)
+        return web.Response(
+            status=status, text=body, content_type="text/html", headers=_SECURITY_HEADERS
+        )
+    return web.json_response({"error": message}, status=status, headers=_SECURITY_HEADERS)
 
 
 def _escape(text: str) -> str:
@@ -153,26 +169,30 @@ def _why_refused(request: web.Request, change: bool, entry: bool = False) -> str
     return None
 
 
-def _has_secret(request: web.Request) -> bool:
-    given = request.cookies.get(COOKIE, "")
-    return bool(given) and hmac.compare_digest(given.encode(), request.app[SECRET].encode())
+def _expired() -> str:
+    return _("Open the settings from the aoa tray menu (this link has expired).")
 
 
-def _guard(handler: Handler, *, change: bool = False, entry: bool = False) -> Handler:
+def _guard(
+    handler: Handler, *, change: bool = False, entry: bool = False, public: bool = False
+) -> Handler:
+    """Wrap a route: the request checks, then (but for the page's own code and style) a live
+    session: a one-time entry code for the page itself, the session header for the API."""
+
     async def guarded(request: web.Request) -> web.StreamResponse:
         why = _why_refused(request, change, entry)
         if why is not None:
             path = loggable(request.path)  # the client's text: no forged log lines
             log.warning("settings page: refused %s %s: %s", request.method, path, why)
             return _refuse(403, why, html=entry)
-        if entry and "s" in request.query:
-            return _enter(request)
-        if not _has_secret(request):
-            return _refuse(
-                403,
-                _("Open the settings from the aoa tray menu (this link has expired)."),
-                html=entry,
-            )
+        sessions = request.app[SESSIONS]
+        if entry:
+            token = sessions.redeem(request.query.get("code", ""))
+            if token is None:
+                return _refuse(403, _expired(), html=True)
+            request[SESSION] = token
+        elif not public and not sessions.check(request.headers.get(SESSION_HEADER, "")):
+            return _refuse(403, _expired())
         response = await handler(request)
         if not response.prepared:
             response.headers.update(_SECURITY_HEADERS)
@@ -182,20 +202,8 @@ def _guard(handler: Handler, *, change: bool = False, entry: bool = False) -> Ha
     return guarded
 
 
-def _enter(request: web.Request) -> web.Response:
-    """Trade the secret in the URL for a cookie, then drop it from the address bar."""
-    given = request.query.get("s", "")
-    if not hmac.compare_digest(given.encode(), request.app[SECRET].encode()):
-        return _refuse(
-            403, _("Open the settings from the aoa tray menu (this link has expired)."), True
-        )
-    response = web.Response(status=303, headers={**_SECURITY_HEADERS, "Location": PREFIX})
-    response.set_cookie(COOKIE, request.app[SECRET], httponly=True, samesite="Strict", path=PREFIX)
-    return response
-
-
 async def _strip_cors(request: web.Request, response: web.StreamResponse) -> None:
-    """The gateway's middleware adds CORS for API clients; the settings routes get none."""
+    """The settings routes never carry CORS headers (the gateway's middleware skips them too)."""
     if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
         for name in [h for h in response.headers if h.lower().startswith("access-control-")]:
             del response.headers[name]
@@ -205,8 +213,10 @@ async def _strip_cors(request: web.Request, response: web.StreamResponse) -> Non
 
 
 async def _page(request: web.Request) -> web.StreamResponse:
-    html = (resources.files("aoa_desktop") / "static" / "settings.html").read_text("utf-8")
-    return web.Response(text=html, content_type="text/html")
+    """The page, carrying its new session token (no-store, like every answer here)."""
+    page = (resources.files("aoa_desktop") / "static" / "settings.html").read_text("utf-8")
+    meta = f'<meta name="aoa-session" content="{_escape(request[SESSION])}">'
+    return web.Response(text=page.replace(_SESSION_META, meta, 1), content_type="text/html")
 
 
 async def _static(request: web.Request) -> web.StreamResponse:
@@ -234,9 +244,12 @@ async def _save(request: web.Request) -> web.StreamResponse:
     problems = await asyncio.to_thread(controller.save, changes, False)
     after = controller.settings
     body: dict[str, Any] = {"ok": not problems, "problems": problems}
+    if any(isinstance(p, Confirmation) for p in problems):
+        body["confirm"] = "exposure"  # the page asks, then sends confirm_exposure: true
     if not problems and (before.host, before.port) != (after.host, after.port):
+        code = request.app[SESSIONS].mint_code(MOVED_TTL)
         body["moved"] = {
-            "url": settings_url(after.host, after.port, request.app[SECRET]),
+            "url": settings_url(after.host, after.port, code),
             "base_url": _base_url(after.host, after.port),
             "port": after.port,
         }
@@ -467,6 +480,15 @@ def page_strings() -> dict[str, str]:
             "When set, clients must send it as their API key (Authorization: Bearer ...)."
         ),
         "start_at_login": _("Start aoa when I log in"),
+        "web_pages": _("Chat web pages"),
+        "web_pages_help": _(
+            "Programs on this computer can use aoa, and so can web pages served from it "
+            "(http://localhost:...) unless AOA_CORS_ORIGINS leaves them out. A chat web page "
+            "hosted on the internet (https://...) needs two things: your permission in the "
+            "browser to reach devices on your local network (Chrome 142 and later ask for it), "
+            "and, when aoa holds an API key, its address in AOA_CORS_ORIGINS. Web pages on the "
+            "internet over plain http cannot reach aoa."
+        ),
         "language": _("Language"),
         "language_auto": _("Same as the system"),
         "language_help": _("For this page, the tray menu and messages."),
@@ -496,6 +518,10 @@ def page_strings() -> dict[str, str]:
         "delete_key": _("Remove key"),
         "key_saved": _("The key is stored in the system keyring."),
         "key_deleted": _("The key was removed."),
+        "key_again": _(
+            "A new endpoint or proxy gets the stored key only if you enter the key again: paste "
+            "it here, then Save."
+        ),
         "test": _("Test connection"),
         "testing": _("Testing..."),
         "from_env": _("from environment ({name})"),

@@ -45,6 +45,10 @@ RUNTIME = web.AppKey("runtime", Runtime)
 RECORD = web.RequestKey("record", RequestRecord)
 # CORS approval the middleware worked out, for responses prepared inside handlers (streams).
 CORS = web.RequestKey("cors", dict)
+# Path prefixes whose routes guard themselves (the desktop app's settings page): the gateway's
+# CORS grants and origin refusals are for API clients, and would lock the page out of its own
+# origin when AOA_CORS_ORIGINS is set.
+SELF_GUARDED = web.AppKey("self_guarded", tuple[str, ...])
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -120,13 +124,14 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         token_ok = token_matches(
             settings.access_token, bearer_token(request.headers.get("Authorization"))
         )
-        if origin is not None:
+        own_rules = _self_guarded(request)
+        if origin is not None and not own_rules:
             cors = _cors_headers(rt, settings, origin, token_ok)
             request[CORS] = cors
-        if request.method == "OPTIONS":
+        if request.method == "OPTIONS" and not own_rules:
             response = _preflight(request, origin, cors)
         else:
-            if origin is not None and not cors:
+            if origin is not None and not cors and not own_rules:
                 raise ForbiddenError(
                     f"Origin {origin} may not use this gateway's key; add it to AOA_CORS_ORIGINS "
                     "or send the access token",
@@ -165,6 +170,11 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     if rec.path.startswith("/v1/"):  # the live view shows API calls, not page traffic
         rt.record(rec)
     return response
+
+
+def _self_guarded(request: web.Request) -> bool:
+    path = request.path
+    return any(path == p or path.startswith(p + "/") for p in request.app.get(SELF_GUARDED, ()))
 
 
 def _cors_headers(rt: Runtime, settings: Settings, origin: str, token_ok: bool) -> dict[str, str]:

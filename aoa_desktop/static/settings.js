@@ -3,6 +3,15 @@
 "use strict";
 
 const API = "/settings/api/";
+// This page's session: handed over once in a <meta> tag, then kept in memory only and sent as a
+// header (never a cookie, which every other server on 127.0.0.1 would receive too).
+const SESSION = (() => {
+  const meta = document.querySelector("meta[name='aoa-session']");
+  const token = meta ? meta.content : "";
+  if (meta) meta.remove();
+  history.replaceState(null, "", location.pathname); // the entry code is used up: drop it
+  return token;
+})();
 let T = {};
 let state = null;
 let current = null; // provider tab shown
@@ -19,16 +28,19 @@ function t(id, params = {}) {
 
 async function call(path, body) {
   const init = body === undefined
-    ? { credentials: "same-origin" }
+    ? { credentials: "omit", headers: { "X-Aoa-Session": SESSION } }
     : {
         method: "POST",
-        credentials: "same-origin",
-        headers: { "Content-Type": "application/json" },
+        credentials: "omit",
+        headers: { "Content-Type": "application/json", "X-Aoa-Session": SESSION },
         body: JSON.stringify(body),
       };
   const response = await fetch(API + path, init);
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error || String(response.status));
+  if (!response.ok) {
+    const error = data.error && typeof data.error === "object" ? data.error.message : data.error;
+    throw new Error(error || String(response.status));
+  }
   return data;
 }
 
@@ -125,6 +137,7 @@ function renderKey(box, name, key) {
   input.setAttribute("aria-label", t("api_key"));
   const store = el("button", { type: "button", class: "small", textContent: t("save_key") });
   const result = el("small", { class: "key-result" });
+  if (key.stored) box.append(el("small", { class: "help key-again", textContent: t("key_again"), hidden: true }));
   store.addEventListener("click", () => keyAction(name, { key: input.value }, result, input));
   box.append(input, store);
   if (key.stored) {
@@ -244,6 +257,15 @@ function renderPanel(name, p) {
       input.id = id;
       setInput(input, field);
       input.addEventListener("input", markDirty);
+      if (fname === "endpoint" || fname === "proxy") {
+        // A stored key goes to a new address only when it is entered again (see save()).
+        input.addEventListener("input", () => {
+          const moved = $$("[data-field='endpoint'] input, [data-field='proxy'] input", panel)
+            .some((i) => i.value.trim() !== String(p.fields[i.closest("[data-field]").dataset.field].value || ""));
+          const hint = $(".key-again", panel);
+          if (hint) hint.hidden = !moved;
+        });
+      }
     }
     if (field.env) box.append(el("small", { class: "env", textContent: t("from_env", { name: field.env }) }));
   }
@@ -331,6 +353,8 @@ function collect() {
         out[fname] = $("input, select", box).value.trim();
       }
     }
+    const typed = $(".key-input", panel);
+    if (typed && typed.value.trim()) out.key = typed.value.trim(); // "Save" stores it too
     changes.providers[name] = out;
   }
   return { changes };
@@ -343,7 +367,10 @@ async function save() {
   button.disabled = true;
   status(t("saving"), "muted");
   try {
-    const answer = await call("save", changes);
+    let answer = await call("save", changes);
+    if (!answer.ok && answer.confirm === "exposure" && window.confirm(answer.problems.join("\n"))) {
+      answer = await call("save", { ...changes, confirm_exposure: true });
+    }
     if (!answer.ok) { status(answer.problems, "invalid"); return false; }
     if (answer.state.language !== state.language) {
       T = await call("strings"); // the new language: re-word the whole page in place
@@ -385,16 +412,45 @@ async function testConnection(name, button, result) {
   }
 }
 
-function live() {
-  const source = new EventSource(API + "events");
-  source.onmessage = (event) => {
-    const rec = JSON.parse(event.data);
-    state.recent.push(rec);
-    addRecent(rec);
-  };
-  source.onerror = () => {
-    if (source.readyState === EventSource.CLOSED) status(t("offline"), "invalid");
-  };
+// The live view: server-sent events read with fetch, since EventSource cannot send the session
+// header. A dropped connection is retried (the gateway may be moving to another address); a
+// refusal (the session ended) is final.
+async function live() {
+  let failures = 0;
+  for (;;) {
+    let refused = false;
+    try {
+      const response = await fetch(API + "events", { credentials: "omit", headers: { "X-Aoa-Session": SESSION } });
+      refused = !response.ok;
+      if (response.ok) {
+        failures = 0;
+        if ($("#save-status").textContent === t("offline")) status("");
+        await readEvents(response.body.getReader());
+      }
+    } catch (err) { /* the connection dropped: try again below */ }
+    if (refused || ++failures > 3) { status(t("offline"), "invalid"); if (refused) return; }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(1000 * failures, 5000)));
+  }
+}
+
+async function readEvents(reader) {
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const frame = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = frame.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+      if (!data) continue; // a comment (keep-alive)
+      const rec = JSON.parse(data);
+      state.recent.push(rec);
+      addRecent(rec);
+    }
+  }
 }
 
 async function main() {

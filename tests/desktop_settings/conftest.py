@@ -3,20 +3,22 @@
 
 from __future__ import annotations
 
-import secrets
+import re
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from aoa_desktop.autostart import XdgAutostart
 from aoa_desktop.controller import KEYED_PROVIDERS, Controller
 from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore
-from aoa_desktop.settings_web import add_settings_routes, settings_url
+from aoa_desktop.settings_session import SessionBook
+from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes, settings_url
 from aoa_proxy.app import create_app
 from aoa_proxy.runtime import Runtime
 from tests.fakes import FakeUpstream
@@ -57,15 +59,15 @@ class Desktop:
     runtime: Runtime
     runner: web.AppRunner
     port: int
-    secret: str
+    sessions: SessionBook
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def settings_url(self) -> str:
-        return settings_url("127.0.0.1", self.port, self.secret)
+    def entry_url(self) -> str:
+        """What the tray opens: the page with a new one-time entry code."""
+        return settings_url("127.0.0.1", self.port, self.sessions.mint_code())
 
 
 @dataclass
@@ -76,8 +78,14 @@ class Launcher:
     running: list[Desktop] = field(default_factory=list)
 
     async def launch(
-        self, config_dir: Path, keys: KeyStore, env: Mapping[str, str] | None = None
+        self,
+        config_dir: Path,
+        keys: KeyStore,
+        env: Mapping[str, str] | None = None,
+        *,
+        on_settings_port: bool = False,
     ) -> Desktop:
+        """A launch on a free port, or (on_settings_port) on the port its settings name."""
         controller = Controller(
             config_dir,
             env or {},
@@ -88,15 +96,15 @@ class Launcher:
         runtime = Runtime(controller.settings)
         controller.attach(runtime)
         app = create_app(controller.settings, runtime)
-        secret = secrets.token_urlsafe(24)
-        add_settings_routes(app, controller, secret)
+        sessions = SessionBook()
+        add_settings_routes(app, controller, sessions)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", controller.settings.port if on_settings_port else 0)
         await site.start()
         port = runner.addresses[0][1]
         controller.address = ("127.0.0.1", port)
-        desktop = Desktop(controller, runtime, runner, port, secret)
+        desktop = Desktop(controller, runtime, runner, port, sessions)
         self.running.append(desktop)
         return desktop
 
@@ -151,9 +159,23 @@ async def open_settings(browser: Any, desktop: Desktop) -> Any:
     """A fresh browser context on the settings page, entered the way the tray does it."""
     context = await browser.new_context(viewport={"width": 1000, "height": 900})
     page = await context.new_page()
-    await page.goto(desktop.settings_url)
+    await page.goto(desktop.entry_url())
     await page.wait_for_selector("body[data-ready='true']")
     return page
+
+
+def page_session(html: str) -> str:
+    """The session token the settings page hands its script (in a <meta> tag)."""
+    found = re.search(r'<meta name="aoa-session" content="([^"]+)">', html)
+    assert found, "the page carries no session"
+    return found.group(1)
+
+
+async def enter(desktop: Desktop) -> dict[str, str]:
+    """Open the page as the tray does; the header its script then sends on every API call."""
+    async with aiohttp.ClientSession() as s, s.get(desktop.entry_url()) as r:
+        assert r.status == 200, await r.text()
+        return {SESSION_HEADER: page_session(await r.text())}
 
 
 def files_containing(root: Path, needle: str) -> list[Path]:

@@ -14,9 +14,9 @@ from aiohttp import web
 from aoa_desktop.autostart import XdgAutostart
 from aoa_desktop.controller import Controller
 from aoa_desktop.keys import KeyStore
-from aoa_desktop.settings_web import COOKIE, state
+from aoa_desktop.settings_web import state
 from aoa_proxy.config import Settings
-from tests.desktop_settings.conftest import Launcher
+from tests.desktop_settings.conftest import Launcher, enter
 from tests.fakes import FakeUpstream, Received, chat_chunks
 
 
@@ -168,14 +168,14 @@ async def test_port_in_use_is_refused_and_free_port_moves_with_a_link(
     launcher: Launcher, config_dir: Path
 ) -> None:
     desktop = await launcher.launch(config_dir, KeyStore())
-    cookie = {"Cookie": f"{COOKIE}={desktop.secret}", "Origin": desktop.url}
+    session = {**await enter(desktop), "Origin": desktop.url}
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
         async with (
             aiohttp.ClientSession() as s,
-            s.post(f"{desktop.url}/settings/api/save", json={"port": taken}, headers=cookie) as r,
+            s.post(f"{desktop.url}/settings/api/save", json={"port": taken}, headers=session) as r,
         ):
             answer = await r.json()
     assert not answer["ok"]
@@ -189,11 +189,11 @@ async def test_port_in_use_is_refused_and_free_port_moves_with_a_link(
     desktop.controller.on_change.append(lambda s: notified.append(s.port))
     async with (
         aiohttp.ClientSession() as s,
-        s.post(f"{desktop.url}/settings/api/save", json={"port": free}, headers=cookie) as r,
+        s.post(f"{desktop.url}/settings/api/save", json={"port": free}, headers=session) as r,
     ):
         answer = await r.json()
     assert answer["ok"] and answer["moved"]["port"] == free
-    assert answer["moved"]["url"] == f"http://127.0.0.1:{free}/settings?s={desktop.secret}"
+    assert answer["moved"]["url"].startswith(f"http://127.0.0.1:{free}/settings?code=")
     assert answer["moved"]["base_url"] == f"http://127.0.0.1:{free}/v1"
     for _ in range(200):  # listeners are told after the answer went out, on another thread
         if notified:

@@ -126,7 +126,7 @@ async def test_key_saved_through_page_is_in_secret_service_and_used_upstream(
     assert files_containing(tmp_path, key) == []
     # Never sent back: not in the page, not in the state API.
     assert key not in await page.content()
-    state = await page.evaluate("fetch('/settings/api/state').then(r => r.text())")
+    state = await page.evaluate("call('state').then(s => JSON.stringify(s))")
     assert key not in state and json.loads(state)["providers"]["openai"]["key"]["stored"]
 
     # The stored key is the one the upstream sees (the client's own key is not passed on).
@@ -190,7 +190,7 @@ async def test_moved_link_from_the_old_port_opens_the_page_on_the_new_one(
     await page.evaluate(
         """url => { const a = document.createElement('a'); a.href = url;
                     document.body.append(a); a.click(); }""",
-        new.settings_url,
+        new.entry_url(),
     )
     await page.wait_for_url(f"{new.url}/settings")
     await page.wait_for_selector("body[data-ready='true']")

@@ -59,14 +59,22 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
 
 
 def open_page(url: str) -> tuple[int, str, str]:
-    """GET a settings-page URL like a browser would (keeps the cookie across the redirect)."""
-    import http.cookiejar
+    """GET a settings-page URL like a browser would: (status, content type, body)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as page:
+            return page.status, page.headers.get("Content-Type", ""), page.read().decode()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
 
-    opener = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-    )
-    with opener.open(url, timeout=5) as page:
-        return page.status, page.headers.get("Content-Type", ""), page.read().decode()
+
+def page_session(body: str) -> str:
+    """The session token the settings page hands its script (in a <meta> tag)."""
+    import re
+
+    found = re.search(r'<meta name="aoa-session" content="([^"]+)">', body)
+    assert found, "the page carries no session"
+    return found.group(1)
 
 
 def health(port: int) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from tests.desktop_shell.conftest import (
     get_json,
     health,
     open_page,
+    page_session,
     wait_for,
 )
 
@@ -93,11 +94,16 @@ def test_second_launch_opens_the_running_settings_page_and_exits_0(launcher: Lau
     assert second.returncode == 0, second.stderr
     assert "already running" in second.stderr
     url = wait_for("the URL given to $BROWSER", app.opened_urls)[-1]
-    assert url.startswith(f"http://127.0.0.1:{app.port}/")
+    assert url.startswith(f"http://127.0.0.1:{app.port}/settings?code=")
     status, content_type, _body = open_page(url)
     assert status == 200
     assert "text/html" in content_type
     assert app.proc.poll() is None  # the first one keeps running
+    # What went to the browser's command line is worthless now: used up, and new every time.
+    assert open_page(url)[0] == 403
+    assert launcher.run().returncode == 0
+    urls = wait_for("a second URL", lambda: app.opened_urls()[1:] and app.opened_urls())
+    assert urls[1] != url and open_page(urls[1])[0] == 200
     assert get_json(f"http://127.0.0.1:{app.port}/health")["status"] == "ok"
     app.signal(signal.SIGTERM)
     assert app.wait_exit() == 0
@@ -139,7 +145,6 @@ def test_xorg_backend_has_no_menu_so_it_is_refused(launcher: Launcher) -> None:
 
 
 def test_changing_the_port_in_the_settings_page_moves_the_gateway(launcher: Launcher) -> None:
-    import http.cookiejar
     import json
     import urllib.request
 
@@ -152,18 +157,20 @@ def test_changing_the_port_in_the_settings_page_moves_the_gateway(launcher: Laun
     app.wait_healthy()
     assert launcher.run().returncode == 0  # a second launch hands us the page URL
     url = wait_for("the settings URL", app.opened_urls)[-1]
-    jar = urllib.request.build_opener(
-        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
-    )
-    jar.open(url, timeout=5).close()  # the secret in the URL becomes a cookie
+    status, _type, body = open_page(url)  # the entry code buys the page a session
+    assert status == 200
     new_port = free_port()
     save = urllib.request.Request(
         f"http://127.0.0.1:{app.port}/settings/api/save",
         data=json.dumps({"port": new_port}).encode(),
-        headers={"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{app.port}"},
+        headers={
+            "Content-Type": "application/json",
+            "Origin": f"http://127.0.0.1:{app.port}",
+            "X-Aoa-Session": page_session(body),
+        },
         method="POST",
     )
-    with jar.open(save, timeout=10) as r:
+    with urllib.request.urlopen(save, timeout=10) as r:
         answer = json.loads(r.read())
     assert answer["ok"] is True, answer["problems"]
     wait_for("the gateway on the new port", lambda: health(new_port))
