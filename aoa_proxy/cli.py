@@ -160,8 +160,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         settings = settings_from(args, env)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"aoa-proxy: {problem}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"aoa-proxy: {line}", file=sys.stderr)
         return 2
     from aoa_proxy.providers import REGISTRY
 

@@ -16,7 +16,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from aoa_proxy.aliases import parse_aliases
-from aoa_proxy.errors import ConfigError
+from aoa_proxy.errors import ConfigError, ConfigProblem
 from aoa_proxy.i18n import N_, _, normalize
 
 PROVIDERS: Final = ("azure", "yi", "gemini", "openai", "demo")
@@ -233,12 +233,11 @@ class _Reader:
 
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
-        self.problems: list[str] = []
+        self.problems: list[ConfigProblem] = []
         self.warnings: list[str] = []
 
     def problem(self, name: str, text: str) -> None:
-        """Record a problem; the line starts with the variable's name, which is never translated."""
-        self.problems.append(f"{name}: {text}")
+        self.problems.append(ConfigProblem(name, text))
 
     def text(self, name: str, default: str | None = None) -> str:
         value = (self.env.get(name) or "").strip()
@@ -426,7 +425,7 @@ def _language(r: _Reader) -> str:
 
 def _azure(r: _Reader, active: bool) -> ProviderSettings:
     endpoint = r.url("AZURE_ENDPOINT")
-    if active and not endpoint and not any(p.startswith("AZURE_ENDPOINT") for p in r.problems):
+    if active and not endpoint and not any(p.var == "AZURE_ENDPOINT" for p in r.problems):
         r.problem(
             "AZURE_ENDPOINT",
             _("required for AOA_TYPE=azure, e.g. https://NAME.openai.azure.com/"),
