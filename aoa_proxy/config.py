@@ -16,145 +16,16 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from aoa_proxy.aliases import parse_aliases
+from aoa_proxy.catalogue import AZURE_KNOWN_API_VERSIONS, CATALOGUE, LOG_LEVELS
+from aoa_proxy.catalogue import GEMINI_SAFETY_LEVELS as GEMINI_SAFETY_LEVELS
 from aoa_proxy.errors import ConfigError, ConfigProblem
-from aoa_proxy.i18n import N_, _, normalize
+from aoa_proxy.i18n import _, normalize
 
-PROVIDERS: Final = ("azure", "yi", "gemini", "openai", "demo")
-
-AZURE_KNOWN_API_VERSIONS: Final = frozenset(
-    {
-        # the original's whitelist
-        "2022-12-01",
-        "2023-03-15-preview",
-        "2023-05-15",
-        "2023-06-01-preview",
-        "2023-07-01-preview",
-        "2023-08-01-preview",
-        "2023-09-01-preview",
-        "2023-12-01-preview",
-        "2024-02-15-preview",
-        # later GA and preview versions
-        "2023-10-01-preview",
-        "2024-02-01",
-        "2024-03-01-preview",
-        "2024-04-01-preview",
-        "2024-05-01-preview",
-        "2024-06-01",
-        "2024-07-01-preview",
-        "2024-08-01-preview",
-        "2024-09-01-preview",
-        "2024-10-01-preview",
-        "2024-10-21",
-        "2024-12-01-preview",
-        "2025-01-01-preview",
-        "2025-02-01-preview",
-        "2025-03-01-preview",
-        "2025-04-01-preview",
-        "preview",
-        "latest",
-    }
-)
-_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview|latest|v1)$")
-GEMINI_SAFETY_LEVELS: Final = (
-    "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
-    "BLOCK_NONE",
-    "BLOCK_ONLY_HIGH",
-    "BLOCK_MEDIUM_AND_ABOVE",
-    "BLOCK_LOW_AND_ABOVE",
-    "OFF",
-)
-LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-@dataclass(frozen=True)
-class EnvVar:
-    name: str
-    default: str
-    help: str
-
-
+PROVIDERS: Final = CATALOGUE.names
 # Every variable we read, with its default: the single source for --help and the README table.
-# Help texts (and defaults that are words, not values) are marked N_() and translated where shown.
-ENV_VARS: Final = (
-    EnvVar(
-        "AOA_TYPE",
-        N_("azure if AZURE_ENDPOINT is set, else demo"),
-        N_("provider: azure, yi, gemini, openai or demo"),
-    ),
-    EnvVar("AOA_HOST", "127.0.0.1", N_("address to listen on (0.0.0.0 for Docker)")),
-    EnvVar("AOA_PORT", "8080", N_("port to listen on")),
-    EnvVar("AOA_VISION", "false", N_("accepted for compatibility; vision always works")),
-    EnvVar("AOA_ACCESS_TOKEN", "", N_("when set, clients must send it as their Bearer token")),
-    EnvVar(
-        "AOA_CORS_ORIGINS",
-        N_("localhost origins"),
-        N_("comma-separated origins allowed to use a server-side key from a browser"),
-    ),
-    EnvVar("AOA_MAX_BODY_BYTES", "33554432", N_("largest request body accepted (32 MiB)")),
-    EnvVar("AOA_CONNECT_TIMEOUT", "10", N_("seconds to connect to the upstream")),
-    EnvVar("AOA_READ_TIMEOUT", "600", N_("seconds to wait for upstream data between reads")),
-    EnvVar("AOA_LOG_LEVEL", "INFO", N_("DEBUG, INFO, WARNING or ERROR")),
-    EnvVar("AOA_LOG_FORMAT", "text", N_("text or json")),
-    EnvVar("AOA_WORKERS", "1", N_("worker processes sharing the port (SO_REUSEPORT, Unix only)")),
-    EnvVar("AOA_LANG", N_("from the OS locale"), N_("language of messages: en or zh_CN")),
-    EnvVar("AZURE_ENDPOINT", "", N_("https://NAME.openai.azure.com/ (required for azure)")),
-    EnvVar("AZURE_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
-    EnvVar("AZURE_MODEL", "gpt-3.5-turbo", N_("default deployment name")),
-    EnvVar("AZURE_API_VER", "2023-05-15", N_("api-version sent to Azure")),
-    EnvVar("AZURE_IGNORE_API_VERSION_CHECK", "false", N_("do not warn about unknown api-versions")),
-    EnvVar(
-        "AZURE_MODEL_ALIAS",
-        "",
-        N_("requested:deployment pairs, e.g. gpt-4:my-gpt4,gpt-3.5-turbo:gpt-35"),
-    ),
-    EnvVar("AZURE_VISION", "false", N_("accepted for compatibility; vision always works")),
-    EnvVar("AZURE_HTTP_PROXY", "", N_("http://host:port proxy for Azure calls")),
-    EnvVar(
-        "AZURE_SOCKS_PROXY", "", N_("socks5://host:port proxy for Azure calls (wins over HTTP)")
-    ),
-    EnvVar("YI_ENDPOINT", "https://api.lingyiwanwu.com", N_("Yi API address")),
-    EnvVar("YI_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
-    EnvVar("YI_MODEL", "yi-34b-chat", N_("default model")),
-    EnvVar(
-        "YI_API_VER", "2023-12-15-preview", N_("api-version query parameter (ignored by 01.ai)")
-    ),
-    EnvVar("YI_MODEL_ALIAS", "", N_("requested:upstream model pairs")),
-    EnvVar("YI_HTTP_PROXY", "", N_("http proxy for Yi calls")),
-    EnvVar("YI_SOCKS_PROXY", "", N_("socks5 proxy for Yi calls")),
-    EnvVar(
-        "GEMINI_ENDPOINT", "https://generativelanguage.googleapis.com", N_("Gemini API address")
-    ),
-    EnvVar("GEMINI_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
-    EnvVar(
-        "GEMINI_MODEL",
-        "gemini-2.5-flash",
-        N_("default model (the original's gemini-pro is retired)"),
-    ),
-    EnvVar("GEMINI_API_VER", "v1beta", N_("v1beta or v1")),
-    EnvVar("GEMINI_MODEL_ALIAS", "", N_("requested:upstream model pairs")),
-    EnvVar(
-        "GEMINI_SAFETY",
-        "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
-        N_(
-            "threshold for every harm category: BLOCK_NONE, BLOCK_ONLY_HIGH, "
-            "BLOCK_MEDIUM_AND_ABOVE, BLOCK_LOW_AND_ABOVE or OFF"
-        ),
-    ),
-    EnvVar("GEMINI_HTTP_PROXY", "", N_("http proxy for Gemini calls")),
-    EnvVar("GEMINI_SOCKS_PROXY", "", N_("socks5 proxy for Gemini calls")),
-    EnvVar(
-        "OPENAI_ENDPOINT",
-        "https://api.openai.com/v1",
-        N_("base URL of any OpenAI-compatible API (OpenRouter, DeepSeek, vLLM, Ollama...)"),
-    ),
-    EnvVar("OPENAI_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
-    EnvVar("OPENAI_MODEL", "", N_("model used when the client sends none")),
-    EnvVar("OPENAI_MODEL_ALIAS", "", N_("requested:upstream model pairs")),
-    EnvVar("OPENAI_HTTP_PROXY", "", N_("http proxy for calls to that API")),
-    EnvVar("OPENAI_SOCKS_PROXY", "", N_("socks5 proxy for calls to that API")),
-    EnvVar("HTTPS_PROXY / NO_PROXY", "", N_("used when no provider proxy is set")),
-)
+ENV_VARS: Final = CATALOGUE.vars()
 DEFAULTS: Final = {v.name: v.default for v in ENV_VARS}
+_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview|latest|v1)$")
 
 
 @dataclass(frozen=True)
