@@ -406,11 +406,7 @@ class Controller:
             settings = load_settings(self._mapping(data, keys))
         except ConfigError as exc:
             labels = _field_labels()
-            out = []
-            for line in exc.problems:
-                name, _sep, why = line.partition(": ")
-                out.append(f"{labels.get(name, name)}: {why}" if why else line)
-            return out, None
+            return [f"{labels.get(p.var, p.var)}: {p.message}" for p in exc.problems], None
         if settings.provider not in REGISTRY:
             return [
                 _("{label} is not available in this version of aoa").format(
@@ -427,8 +423,8 @@ class Controller:
             try:
                 settings = load_settings(env)
             except ConfigError as exc:
-                problems += exc.problems
-                bad = {line.split(":", 1)[0] for line in exc.problems} & env.keys()
+                problems += exc.lines
+                bad = {p.var for p in exc.problems} & env.keys()
                 if not bad:  # e.g. AOA_TYPE=azure without an endpoint: drop the choice
                     bad = {"AOA_TYPE"} & env.keys()
                 if not bad:

@@ -23,7 +23,7 @@ log = logging.getLogger("aoa")
 def build_parser() -> argparse.ArgumentParser:
     """The parser, with help in the current language (call after set_language)."""
     width = max(len(v.name) for v in ENV_VARS)
-    # Variable names and literal defaults stay as typed; help texts are N_()-marked in config.
+    # Variable names and literal defaults stay as typed; help texts are N_()-marked (catalogue).
     env_help = "\n".join(
         f"  {v.name:<{width}}  {_(v.help)}"
         + (_(" (default: {value})").format(value=_(v.default)) if v.default else "")
@@ -160,8 +160,8 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
     try:
         settings = settings_from(args, env)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"aoa-proxy: {problem}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"aoa-proxy: {line}", file=sys.stderr)
         return 2
     from aoa_proxy.providers import REGISTRY
 

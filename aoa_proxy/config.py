@@ -1,8 +1,10 @@
 """Settings, read only here, from an injected mapping of environment variables.
 
-Names and defaults follow the original amazing-openai-api; where it silently did the wrong thing
-(ignored AOA_HOST, unreadable proxy variables, silently replaced API versions) we do the right thing
-and report bad values as ConfigError, one line per variable.
+Which variables exist, their defaults and how each is parsed is aoa_proxy.catalogue's table;
+`_Reader` has one method per kind of value. Names and defaults follow the original
+amazing-openai-api; where it silently did the wrong thing (ignored AOA_HOST, unreadable proxy
+variables, silently replaced API versions) we do the right thing and report bad values as
+ConfigError, one ConfigProblem per variable.
 """
 
 from __future__ import annotations
@@ -10,151 +12,20 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from aoa_proxy.aliases import parse_aliases
-from aoa_proxy.errors import ConfigError
-from aoa_proxy.i18n import N_, _, normalize
+from aoa_proxy.catalogue import CATALOGUE, Catalogue, Kind, ProviderEntry, Var
+from aoa_proxy.catalogue import GEMINI_SAFETY_LEVELS as GEMINI_SAFETY_LEVELS
+from aoa_proxy.errors import ConfigError, ConfigProblem
+from aoa_proxy.i18n import _, normalize
 
-PROVIDERS: Final = ("azure", "yi", "gemini", "openai", "demo")
-
-AZURE_KNOWN_API_VERSIONS: Final = frozenset(
-    {
-        # the original's whitelist
-        "2022-12-01",
-        "2023-03-15-preview",
-        "2023-05-15",
-        "2023-06-01-preview",
-        "2023-07-01-preview",
-        "2023-08-01-preview",
-        "2023-09-01-preview",
-        "2023-12-01-preview",
-        "2024-02-15-preview",
-        # later GA and preview versions
-        "2023-10-01-preview",
-        "2024-02-01",
-        "2024-03-01-preview",
-        "2024-04-01-preview",
-        "2024-05-01-preview",
-        "2024-06-01",
-        "2024-07-01-preview",
-        "2024-08-01-preview",
-        "2024-09-01-preview",
-        "2024-10-01-preview",
-        "2024-10-21",
-        "2024-12-01-preview",
-        "2025-01-01-preview",
-        "2025-02-01-preview",
-        "2025-03-01-preview",
-        "2025-04-01-preview",
-        "preview",
-        "latest",
-    }
-)
-_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview|latest|v1)$")
-GEMINI_SAFETY_LEVELS: Final = (
-    "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
-    "BLOCK_NONE",
-    "BLOCK_ONLY_HIGH",
-    "BLOCK_MEDIUM_AND_ABOVE",
-    "BLOCK_LOW_AND_ABOVE",
-    "OFF",
-)
-LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
-@dataclass(frozen=True)
-class EnvVar:
-    name: str
-    default: str
-    help: str
-
-
+PROVIDERS: Final = CATALOGUE.names
 # Every variable we read, with its default: the single source for --help and the README table.
-# Help texts (and defaults that are words, not values) are marked N_() and translated where shown.
-ENV_VARS: Final = (
-    EnvVar(
-        "AOA_TYPE",
-        N_("azure if AZURE_ENDPOINT is set, else demo"),
-        N_("provider: azure, yi, gemini, openai or demo"),
-    ),
-    EnvVar("AOA_HOST", "127.0.0.1", N_("address to listen on (0.0.0.0 for Docker)")),
-    EnvVar("AOA_PORT", "8080", N_("port to listen on")),
-    EnvVar("AOA_VISION", "false", N_("accepted for compatibility; vision always works")),
-    EnvVar("AOA_ACCESS_TOKEN", "", N_("when set, clients must send it as their Bearer token")),
-    EnvVar(
-        "AOA_CORS_ORIGINS",
-        N_("localhost origins"),
-        N_("comma-separated origins allowed to use a server-side key from a browser"),
-    ),
-    EnvVar("AOA_MAX_BODY_BYTES", "33554432", N_("largest request body accepted (32 MiB)")),
-    EnvVar("AOA_CONNECT_TIMEOUT", "10", N_("seconds to connect to the upstream")),
-    EnvVar("AOA_READ_TIMEOUT", "600", N_("seconds to wait for upstream data between reads")),
-    EnvVar("AOA_LOG_LEVEL", "INFO", N_("DEBUG, INFO, WARNING or ERROR")),
-    EnvVar("AOA_LOG_FORMAT", "text", N_("text or json")),
-    EnvVar("AOA_WORKERS", "1", N_("worker processes sharing the port (SO_REUSEPORT, Unix only)")),
-    EnvVar("AOA_LANG", N_("from the OS locale"), N_("language of messages: en or zh_CN")),
-    EnvVar("AZURE_ENDPOINT", "", N_("https://NAME.openai.azure.com/ (required for azure)")),
-    EnvVar("AZURE_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
-    EnvVar("AZURE_MODEL", "gpt-3.5-turbo", N_("default deployment name")),
-    EnvVar("AZURE_API_VER", "2023-05-15", N_("api-version sent to Azure")),
-    EnvVar("AZURE_IGNORE_API_VERSION_CHECK", "false", N_("do not warn about unknown api-versions")),
-    EnvVar(
-        "AZURE_MODEL_ALIAS",
-        "",
-        N_("requested:deployment pairs, e.g. gpt-4:my-gpt4,gpt-3.5-turbo:gpt-35"),
-    ),
-    EnvVar("AZURE_VISION", "false", N_("accepted for compatibility; vision always works")),
-    EnvVar("AZURE_HTTP_PROXY", "", N_("http://host:port proxy for Azure calls")),
-    EnvVar(
-        "AZURE_SOCKS_PROXY", "", N_("socks5://host:port proxy for Azure calls (wins over HTTP)")
-    ),
-    EnvVar("YI_ENDPOINT", "https://api.lingyiwanwu.com", N_("Yi API address")),
-    EnvVar("YI_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
-    EnvVar("YI_MODEL", "yi-34b-chat", N_("default model")),
-    EnvVar(
-        "YI_API_VER", "2023-12-15-preview", N_("api-version query parameter (ignored by 01.ai)")
-    ),
-    EnvVar("YI_MODEL_ALIAS", "", N_("requested:upstream model pairs")),
-    EnvVar("YI_HTTP_PROXY", "", N_("http proxy for Yi calls")),
-    EnvVar("YI_SOCKS_PROXY", "", N_("socks5 proxy for Yi calls")),
-    EnvVar(
-        "GEMINI_ENDPOINT", "https://generativelanguage.googleapis.com", N_("Gemini API address")
-    ),
-    EnvVar("GEMINI_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
-    EnvVar(
-        "GEMINI_MODEL",
-        "gemini-2.5-flash",
-        N_("default model (the original's gemini-pro is retired)"),
-    ),
-    EnvVar("GEMINI_API_VER", "v1beta", N_("v1beta or v1")),
-    EnvVar("GEMINI_MODEL_ALIAS", "", N_("requested:upstream model pairs")),
-    EnvVar(
-        "GEMINI_SAFETY",
-        "HARM_BLOCK_THRESHOLD_UNSPECIFIED",
-        N_(
-            "threshold for every harm category: BLOCK_NONE, BLOCK_ONLY_HIGH, "
-            "BLOCK_MEDIUM_AND_ABOVE, BLOCK_LOW_AND_ABOVE or OFF"
-        ),
-    ),
-    EnvVar("GEMINI_HTTP_PROXY", "", N_("http proxy for Gemini calls")),
-    EnvVar("GEMINI_SOCKS_PROXY", "", N_("socks5 proxy for Gemini calls")),
-    EnvVar(
-        "OPENAI_ENDPOINT",
-        "https://api.openai.com/v1",
-        N_("base URL of any OpenAI-compatible API (OpenRouter, DeepSeek, vLLM, Ollama...)"),
-    ),
-    EnvVar("OPENAI_API_KEY", "", N_("server-side key; without it the client's key is passed on")),
-    EnvVar("OPENAI_MODEL", "", N_("model used when the client sends none")),
-    EnvVar("OPENAI_MODEL_ALIAS", "", N_("requested:upstream model pairs")),
-    EnvVar("OPENAI_HTTP_PROXY", "", N_("http proxy for calls to that API")),
-    EnvVar("OPENAI_SOCKS_PROXY", "", N_("socks5 proxy for calls to that API")),
-    EnvVar("HTTPS_PROXY / NO_PROXY", "", N_("used when no provider proxy is set")),
-)
-DEFAULTS: Final = {v.name: v.default for v in ENV_VARS}
+ENV_VARS: Final = CATALOGUE.vars()
 
 
 @dataclass(frozen=True)
@@ -229,36 +100,71 @@ def parse_bool(value: str | None, default: bool = False) -> bool:
 
 
 class _Reader:
-    """Reads variables, collecting one problem line per bad variable instead of stopping at one."""
+    """Reads variables the way the catalogue describes them, one method per Kind, collecting
+    one problem per bad variable instead of stopping at the first."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], catalogue: Catalogue) -> None:
         self.env = env
-        self.problems: list[str] = []
+        self.catalogue = catalogue
+        self.problems: list[ConfigProblem] = []
         self.warnings: list[str] = []
+        self._parsers: dict[Kind, Callable[[Var], Any]] = {
+            Kind.TEXT: self.text,
+            Kind.SECRET: self.text,
+            Kind.URL: self.url,
+            Kind.ALIASES: self.aliases,
+            Kind.HTTP_PROXY: self.proxy,
+            Kind.SOCKS_PROXY: self.proxy,
+            Kind.CHOICE: self.choice,
+            Kind.BOOL: self.flag,
+            Kind.INT: self.number,
+            Kind.NUMBER: self.number,
+            Kind.HOST: self.host,
+            Kind.ORIGINS: self.origins,
+            Kind.LANGUAGE: self.language,
+            Kind.PROVIDER: self.provider,
+        }
 
-    def problem(self, name: str, text: str) -> None:
-        """Record a problem; the line starts with the variable's name, which is never translated."""
-        self.problems.append(f"{name}: {text}")
+    def problem(self, var: str, message: str) -> None:
+        self.problems.append(ConfigProblem(var, message))
 
-    def text(self, name: str, default: str | None = None) -> str:
-        value = (self.env.get(name) or "").strip()
-        if value:
-            return value
-        return DEFAULTS.get(name, "") if default is None else default
+    def warn(self, var: str, message: str) -> None:
+        self.warnings.append(f"{var}: {message}")
 
-    def number(self, name: str, default: float, lo: float, hi: float, integer: bool) -> float:
-        raw = self.text(name, "")
+    def has_problem(self, var: str) -> bool:
+        return any(p.var == var for p in self.problems)
+
+    def raw(self, name: str) -> str:
+        return (self.env.get(name) or "").strip()
+
+    def read(self, var: Var) -> Any:
+        """The variable's value, parsed and checked; problems are recorded, not raised."""
+        value = self._parsers[var.kind](var)
+        if var.check is not None and not self.has_problem(var.name):
+            problem = var.check(value)
+            if problem:
+                self.problem(var.name, problem)
+        return value
+
+    def text(self, var: Var) -> str:
+        return self.raw(var.name) or var.value_default
+
+    def number(self, var: Var) -> float:
+        integer = var.kind is Kind.INT
+        default = int(var.default) if integer else float(var.default)
+        raw = self.raw(var.name)
         if not raw:
             return default
         try:
             value = int(raw) if integer else float(raw)
         except ValueError:
             text = _("{value} is not a whole number") if integer else _("{value} is not a number")
-            self.problem(name, text.format(value=repr(raw)))
+            self.problem(var.name, text.format(value=repr(raw)))
             return default
+        lo, hi = var.bounds
         if not lo <= value <= hi:
             self.problem(
-                name,
+                var.name,
                 _("{value} is out of range ({lo}-{hi})").format(
                     value=raw, lo=f"{lo:g}", hi=f"{hi:g}"
                 ),
@@ -266,40 +172,51 @@ class _Reader:
             return default
         return value
 
-    def choice(self, name: str, choices: tuple[str, ...], default: str, upper: bool) -> str:
-        raw = self.text(name, "")
+    def choice(self, var: Var, choices: Sequence[str] = ()) -> str:
+        """One of the choices in any case, given back as listed."""
+        choices = choices or var.choices
+        raw = self.raw(var.name)
         if not raw:
-            return default
-        value = raw.upper() if upper else raw.lower()
-        if value not in choices:
+            return var.value_default
+        listed = {c.lower(): c for c in choices}
+        if raw.lower() not in listed:
             self.problem(
-                name,
+                var.name,
                 _("{value} is not one of {choices}").format(
                     value=repr(raw), choices=", ".join(choices)
                 ),
             )
-            return default
-        return value
+            return var.value_default
+        return listed[raw.lower()]
 
-    def aliases(self, name: str) -> dict[str, str]:
+    def provider(self, var: Var) -> str:
+        if self.raw(var.name):
+            return self.choice(var, self.catalogue.names) or "demo"
+        # The original's rule: an Azure endpoint alone selects Azure.
+        return "azure" if self.raw("AZURE_ENDPOINT") else "demo"
+
+    def flag(self, var: Var) -> bool:
+        return parse_bool(self.env.get(var.name), parse_bool(var.default))
+
+    def aliases(self, var: Var) -> dict[str, str]:
         try:
-            return parse_aliases(self.env.get(name) or "")
+            return parse_aliases(self.env.get(var.name) or "")
         except ValueError as exc:
-            self.problem(name, str(exc))
+            self.problem(var.name, str(exc))
             return {}
 
-    def url(self, name: str, default: str | None = None) -> str:
-        raw = self.text(name, default)
+    def url(self, var: Var) -> str:
+        raw = self.text(var)
         if not raw:
             return ""
         problem = check_url(raw)
         if problem:
-            self.problem(name, problem)
+            self.problem(var.name, problem)
             return ""
         return raw
 
-    def proxy(self, name: str) -> str:
-        raw = self.text(name, "")
+    def proxy(self, var: Var) -> str:
+        raw = self.text(var)
         if not raw:
             return ""
         parts = urlsplit(raw if "://" in raw else f"http://{raw}")
@@ -308,16 +225,38 @@ class _Reader:
             or not parts.hostname
         ):
             self.problem(
-                name,
+                var.name,
                 _("{value} is not a proxy URL like socks5://host:1080").format(value=repr(raw)),
             )
             return ""
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
-            self.problem(name, _("{value} has a bad port").format(value=repr(raw)))
+            self.problem(var.name, _("{value} has a bad port").format(value=repr(raw)))
             return ""
         return parts.geturl()
+
+    def host(self, var: Var) -> str:
+        host = self.text(var)
+        if not _valid_host(host):
+            self.problem(
+                var.name, _("{value} is not an IP address or host name").format(value=repr(host))
+            )
+        return host
+
+    def origins(self, var: Var) -> tuple[str, ...]:
+        return tuple(o.strip().rstrip("/") for o in self.text(var).split(",") if o.strip())
+
+    def language(self, var: Var) -> str:
+        """A supported language ("zh_CN"), "" for the OS's choice."""
+        raw = self.raw(var.name)
+        if not raw or raw.lower() == "auto":
+            return ""
+        lang = normalize(raw)
+        if lang is None:
+            self.problem(var.name, _("{value} is not one of en, zh_CN").format(value=repr(raw)))
+            return ""
+        return lang
 
 
 def check_url(raw: str) -> str | None:
@@ -338,73 +277,22 @@ def check_url(raw: str) -> str | None:
     return None
 
 
-def load_settings(env: Mapping[str, str]) -> Settings:
-    """Build Settings from environment variables; raise ConfigError listing every problem."""
-    r = _Reader(env)
-    explicit = r.text("AOA_TYPE", "").lower()
-    if explicit:
-        provider = r.choice("AOA_TYPE", PROVIDERS, "demo", upper=False)
-    else:
-        provider = "azure" if r.text("AZURE_ENDPOINT", "") else "demo"
+def load_settings(env: Mapping[str, str], catalogue: Catalogue = CATALOGUE) -> Settings:
+    """Build Settings from environment variables; raise ConfigError listing every problem.
 
-    host = r.text("AOA_HOST")
-    if not _valid_host(host):
-        r.problem(
-            "AOA_HOST", _("{value} is not an IP address or host name").format(value=repr(host))
-        )
+    Every variable is read as its catalogue entry says, gateway ones first (AOA_TYPE decides
+    which provider is active, and so which required variables must be set).
+    """
+    r = _Reader(env, catalogue)
+    values = {var.field: r.read(var) for var in catalogue.gateway.vars if var.field}
     providers = {
-        "azure": _azure(r, provider == "azure"),
-        "yi": ProviderSettings(
-            "yi",
-            endpoint=r.url("YI_ENDPOINT"),
-            api_key=r.text("YI_API_KEY"),
-            model=r.text("YI_MODEL"),
-            api_version=r.text("YI_API_VER"),
-            aliases=r.aliases("YI_MODEL_ALIAS"),
-            http_proxy=r.proxy("YI_HTTP_PROXY"),
-            socks_proxy=r.proxy("YI_SOCKS_PROXY"),
-        ),
-        "gemini": ProviderSettings(
-            "gemini",
-            endpoint=r.url("GEMINI_ENDPOINT"),
-            api_key=r.text("GEMINI_API_KEY"),
-            model=r.text("GEMINI_MODEL"),
-            api_version=r.choice("GEMINI_API_VER", ("v1beta", "v1"), "v1beta", upper=False),
-            aliases=r.aliases("GEMINI_MODEL_ALIAS"),
-            http_proxy=r.proxy("GEMINI_HTTP_PROXY"),
-            socks_proxy=r.proxy("GEMINI_SOCKS_PROXY"),
-            safety=r.choice("GEMINI_SAFETY", GEMINI_SAFETY_LEVELS, GEMINI_SAFETY_LEVELS[0], True),
-        ),
-        "openai": ProviderSettings(
-            "openai",
-            endpoint=r.url("OPENAI_ENDPOINT"),
-            api_key=r.text("OPENAI_API_KEY"),
-            model=r.text("OPENAI_MODEL"),
-            aliases=r.aliases("OPENAI_MODEL_ALIAS"),
-            http_proxy=r.proxy("OPENAI_HTTP_PROXY"),
-            socks_proxy=r.proxy("OPENAI_SOCKS_PROXY"),
-        ),
-        "demo": ProviderSettings("demo", model="demo-echo"),
+        entry.name: _provider_settings(r, entry, active=entry.name == values["provider"])
+        for entry in catalogue.providers
     }
-    origins = tuple(
-        o.strip().rstrip("/") for o in r.text("AOA_CORS_ORIGINS", "").split(",") if o.strip()
-    )
     settings = Settings(
-        provider=provider,
-        host=host,
-        port=int(r.number("AOA_PORT", 8080, 1, 65535, integer=True)),
-        access_token=r.text("AOA_ACCESS_TOKEN", ""),
-        cors_origins=origins,
-        max_body_bytes=int(r.number("AOA_MAX_BODY_BYTES", 32 * 1024 * 1024, 1024, 2**31, True)),
-        connect_timeout=r.number("AOA_CONNECT_TIMEOUT", 10.0, 0.1, 3600, integer=False),
-        read_timeout=r.number("AOA_READ_TIMEOUT", 600.0, 0.1, 86400, integer=False),
-        log_level=r.choice("AOA_LOG_LEVEL", LOG_LEVELS, "INFO", upper=True),
-        log_format=r.choice("AOA_LOG_FORMAT", ("text", "json"), "text", upper=False),
-        workers=int(r.number("AOA_WORKERS", 1, 1, 64, integer=True)),
-        lang=_language(r),
-        vision=parse_bool(env.get("AOA_VISION")),
+        **values,
         providers=providers,
-        provider_chosen_by_default=not explicit,
+        provider_chosen_by_default=not r.raw("AOA_TYPE"),
         warnings=tuple(r.warnings),
     )
     if r.problems:
@@ -412,51 +300,19 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     return settings
 
 
-def _language(r: _Reader) -> str:
-    """AOA_LANG as a supported language ("zh_CN"), "" for the OS's choice."""
-    raw = r.text("AOA_LANG", "")
-    if not raw or raw.lower() == "auto":
-        return ""
-    lang = normalize(raw)
-    if lang is None:
-        r.problem("AOA_LANG", _("{value} is not one of en, zh_CN").format(value=repr(raw)))
-        return ""
-    return lang
-
-
-def _azure(r: _Reader, active: bool) -> ProviderSettings:
-    endpoint = r.url("AZURE_ENDPOINT")
-    if active and not endpoint and not any(p.startswith("AZURE_ENDPOINT") for p in r.problems):
-        r.problem(
-            "AZURE_ENDPOINT",
-            _("required for AOA_TYPE=azure, e.g. https://NAME.openai.azure.com/"),
-        )
-    ignore = parse_bool(r.env.get("AZURE_IGNORE_API_VERSION_CHECK"))
-    version = r.text("AZURE_API_VER")
-    if not _API_VERSION.match(version):
-        r.problem(
-            "AZURE_API_VER",
-            _("{value} is not an api-version like 2024-10-21").format(value=repr(version)),
-        )
-    elif version not in AZURE_KNOWN_API_VERSIONS and not ignore and active:
-        r.warnings.append(
-            "AZURE_API_VER: "
-            + _(
-                "{value} is not a version aoa knows; sending it anyway "
-                "(set AZURE_IGNORE_API_VERSION_CHECK=true to silence this)"
-            ).format(value=version)
-        )
-    return ProviderSettings(
-        "azure",
-        endpoint=endpoint,
-        api_key=r.text("AZURE_API_KEY"),
-        model=r.text("AZURE_MODEL"),
-        api_version=version,
-        aliases=r.aliases("AZURE_MODEL_ALIAS"),
-        http_proxy=r.proxy("AZURE_HTTP_PROXY"),
-        socks_proxy=r.proxy("AZURE_SOCKS_PROXY"),
-        ignore_api_version_check=ignore,
-    )
+def _provider_settings(r: _Reader, entry: ProviderEntry, *, active: bool) -> ProviderSettings:
+    values = dict(entry.fixed)
+    for var in entry.vars:
+        if not var.field:
+            continue  # documented for compatibility, read by nobody
+        value = r.read(var)
+        if active and var.required and not value and not r.has_problem(var.name):
+            r.problem(var.name, _(var.required))
+        values[var.field] = value
+    settings = ProviderSettings(entry.name, **values)
+    if entry.after is not None:
+        entry.after(settings, active, r)
+    return settings
 
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+$")

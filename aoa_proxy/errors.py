@@ -1,7 +1,7 @@
 """Every error the gateway sends, made in one place.
 
     AoaError                 base: status, message, type, param, code -> OpenAI error JSON
-    ├── ConfigError          start-up only: a list of problems, one line each (exit status 2)
+    ├── ConfigError          start-up only: ConfigProblems (variable, message) (exit status 2)
     ├── RequestError         400 bad client input
     ├── AuthError            401 missing/wrong access token, no API key anywhere
     ├── ForbiddenError       403 foreign origin or host (CORS / DNS rebinding)
@@ -19,7 +19,8 @@ always {"error": {"message", "type", "param", "code"}} with all four keys presen
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -72,12 +73,28 @@ class AoaError(Exception):
         )
 
 
-class ConfigError(AoaError):
-    """Invalid configuration found at start-up; `problems` holds one line per variable."""
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One bad variable: its name (never translated) and what is wrong, in the user's language."""
 
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+    var: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.var}: {self.message}"
+
+
+class ConfigError(AoaError):
+    """Invalid configuration found at start-up: one `ConfigProblem` per bad variable."""
+
+    def __init__(self, problems: Sequence[ConfigProblem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.lines))
+
+    @property
+    def lines(self) -> list[str]:
+        """The problems as shown: "VAR: message", one each."""
+        return [str(p) for p in self.problems]
 
 
 class RequestError(AoaError):

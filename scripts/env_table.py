@@ -1,4 +1,4 @@
-"""Print the README's configuration table from aoa_proxy.config.ENV_VARS (the single source).
+"""Print the README's configuration table from aoa_proxy.config.ENV_VARS (the catalogue's).
 
 `table("zh_CN")` is README.zh-CN.md's: the same rows with the help texts (and worded defaults)
 from the zh_CN catalogue; variable names and literal defaults are never translated.

@@ -115,14 +115,14 @@ def test_config_error_is_chinese_after_set_language():
     set_language("zh_CN")
     with pytest.raises(ConfigError) as exc:
         load_settings({"AOA_PORT": "abc"})
-    assert exc.value.problems == ["AOA_PORT: 'abc' 不是整数"]
+    assert exc.value.lines == ["AOA_PORT: 'abc' 不是整数"]
 
 
 def test_unknown_aoa_lang_is_a_config_error():
     set_language("en")
     with pytest.raises(ConfigError) as exc:
         load_settings({"AOA_LANG": "klingon"})
-    assert exc.value.problems == ["AOA_LANG: 'klingon' is not one of en, zh_CN"]
+    assert exc.value.lines == ["AOA_LANG: 'klingon' is not one of en, zh_CN"]
 
 
 def test_aoa_lang_is_normalised_in_settings():

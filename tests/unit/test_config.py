@@ -4,15 +4,16 @@ import pytest
 
 from aoa_proxy.aliases import parse_aliases
 from aoa_proxy.config import load_settings, parse_bool
-from aoa_proxy.errors import ConfigError
+from aoa_proxy.errors import ConfigError, ConfigProblem
 
 AZ = "https://res.openai.azure.com/"
 
 
 def problems(env: dict[str, str]) -> list[str]:
+    """The problem lines as shown ("VAR: message")."""
     with pytest.raises(ConfigError) as exc:
         load_settings(env)
-    return exc.value.problems
+    return exc.value.lines
 
 
 def test_nothing_configured_starts_demo_on_loopback_8080():
@@ -76,6 +77,19 @@ def test_azure_endpoints_accepted(endpoint):
 def test_bad_azure_endpoint_is_an_error(endpoint):
     (line,) = problems({"AZURE_ENDPOINT": endpoint})
     assert line.startswith("AZURE_ENDPOINT:")
+
+
+def test_config_error_carries_each_variable_and_message_apart():
+    with pytest.raises(ConfigError) as exc:
+        load_settings({"AOA_HOST": "a b", "YI_MODEL_ALIAS": "x"})
+    assert exc.value.problems == [
+        ConfigProblem("AOA_HOST", "'a b' is not an IP address or host name"),
+        ConfigProblem("YI_MODEL_ALIAS", "'x' is not of the form requested:upstream"),
+    ]
+    assert exc.value.lines == [
+        "AOA_HOST: 'a b' is not an IP address or host name",
+        "YI_MODEL_ALIAS: 'x' is not of the form requested:upstream",
+    ]
 
 
 def test_every_problem_is_reported_once_per_variable():
