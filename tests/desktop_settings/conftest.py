@@ -21,7 +21,6 @@ from aoa_desktop.settings_session import SessionBook
 from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes, settings_url
 from aoa_proxy.app import create_app
 from aoa_proxy.runtime import Runtime
-from tests.fakes import FakeUpstream
 from tests.secret_service import PrivateKeyring, secret_service_backend, session_env
 
 CHROMIUM = "/usr/bin/chromium"
@@ -128,13 +127,6 @@ async def launcher(tmp_path: Path) -> AsyncIterator[Launcher]:
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
     return tmp_path / "config" / "aoa"
-
-
-@pytest.fixture
-async def fake_upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture

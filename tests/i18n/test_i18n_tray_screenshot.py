@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -22,23 +21,12 @@ from typing import TypeVar
 import pytest
 
 from tests.i18n.conftest import ROOT, clean_env
+from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.desktop
 SHOTS = ROOT / "docs" / "screenshots"
 TOOLS = ("Xvfb", "trayer", "xdotool", "xdpyinfo", "import", "convert")
 T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -78,13 +66,6 @@ def _free_display() -> str:
         if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
             return f":{n}"
     pytest.skip("no free X display number")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -148,7 +129,7 @@ def screen() -> Iterator[Screen]:
 
 def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
     """Run the app in `language`, open menu + provider submenu, screenshot, quit via the menu."""
-    port = _free_port()
+    port = free_port()
     home = tmp_path / f"home-{language}"
     runtime = tmp_path / f"run-{language}"
     runtime.mkdir(mode=0o700, parents=True)
