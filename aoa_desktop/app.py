@@ -24,7 +24,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from aoa_desktop.instance import InstanceLock, InstanceServer, ask_running, instance_dir
+from aoa_desktop.instance import (
+    InstanceLock,
+    InstanceServer,
+    ask_running,
+    instance_dir,
+    printable,
+    safe_settings_url,
+)
 from aoa_proxy import __version__
 from aoa_proxy.i18n import WrappingHelpFormatter, _
 
@@ -121,7 +128,11 @@ def setup_logging(log_dir: Path, level: str = "INFO") -> None:
 
 
 def show_running_instance(directory: Path) -> int:
-    """A second launch: ask the running aoa for its settings page and open it."""
+    """A second launch: ask the running aoa for its settings page and open it.
+
+    The answer is checked like any input: only a loopback /settings address is opened, and its
+    text is printed without control characters (no terminal escapes).
+    """
     reply = ask_running(directory)
     if reply is None:
         print(
@@ -129,12 +140,20 @@ def show_running_instance(directory: Path) -> int:
             file=sys.stderr,
         )
         return 1
-    url = reply.get("url")
-    message = reply.get("message")
+    message = printable(reply.get("message"))
     if message:
         print(f"aoa: {message}", file=sys.stderr)
-    if not isinstance(url, str) or not url:
+    raw_url = reply.get("url")
+    if not raw_url:
         return 0
+    url = safe_settings_url(raw_url)
+    if url is None:
+        problem = _(
+            "aoa: the running aoa answered with an address that is not its settings page; "
+            "not opening it"
+        )
+        print(problem, file=sys.stderr)
+        return 1
     print(_("aoa is already running; opening its settings page"), file=sys.stderr)
     if not webbrowser.open(url):
         # No browser here (e.g. an ssh session): this user may see the address, which carries
