@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
 import os
 import secrets
 import signal
@@ -32,6 +31,7 @@ from aoa_desktop.instance import (
     printable,
     safe_settings_url,
 )
+from aoa_desktop.private import FILE_MODE, PrivateRotatingFileHandler, private_dir, tighten
 from aoa_proxy import __version__
 from aoa_proxy.i18n import WrappingHelpFormatter, _
 
@@ -108,9 +108,12 @@ def setup_logging(log_dir: Path, level: str = "INFO") -> None:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        # Only this user may read the log (0700 folder, 0600 files, older ones tightened too).
+        private_dir(log_dir)
+        for old in log_dir.glob("aoa.log*"):
+            tighten(old, FILE_MODE)
         handlers.append(
-            logging.handlers.RotatingFileHandler(
+            PrivateRotatingFileHandler(
                 log_dir / "aoa.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
             )
         )
@@ -444,7 +447,7 @@ class Shell:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
     def open_log_folder(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)
         threading.Thread(target=open_path, args=(self.log_dir,), daemon=True).start()
 
     def autostart_enabled(self) -> bool:

@@ -1,6 +1,6 @@
 """Folders and files only this user may read: 0700 and 0600 on POSIX (no-ops elsewhere).
 
-Used for the settings folder, the log folder and aoa.log with its rotated copies. Existing ones
+Used for the settings folder, the log folder, and aoa.log with its rotated copies. Existing ones
 made by older versions (0755/0644) are tightened, but only when they belong to this user: a
 folder someone else owns is never changed behind their back.
 """
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import logging.handlers
 import os
 import stat
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 log = logging.getLogger(__name__)
 
@@ -56,3 +57,20 @@ def open_private(path: str, flags: int) -> int:
         with contextlib.suppress(OSError):
             os.fchmod(fd, FILE_MODE)  # an older, more open file
     return fd
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A RotatingFileHandler whose files (the log and each new one after a rollover) are 0600.
+
+    Rotated copies are renamed, so they keep that mode. A log path that is a link, a FIFO or a
+    device is refused (OSError) instead of followed or blocking the start.
+    """
+
+    def _open(self) -> Any:
+        return open(
+            self.baseFilename,
+            self.mode,
+            encoding=self.encoding,
+            errors=self.errors,
+            opener=open_private,
+        )
