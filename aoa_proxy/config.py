@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from aoa_proxy.aliases import parse_aliases
 from aoa_proxy.errors import ConfigError
 from aoa_proxy.i18n import N_, _, normalize
+from aoa_proxy.proxyauth import mask_login
 
 PROVIDERS: Final = ("azure", "yi", "gemini", "openai", "demo")
 
@@ -309,13 +310,15 @@ class _Reader:
         ):
             self.problem(
                 name,
-                _("{value} is not a proxy URL like socks5://host:1080").format(value=repr(raw)),
+                _("{value} is not a proxy URL like socks5://host:1080").format(
+                    value=repr(mask_login(raw))  # never echo a proxy password
+                ),
             )
             return ""
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
-            self.problem(name, _("{value} has a bad port").format(value=repr(raw)))
+            self.problem(name, _("{value} has a bad port").format(value=repr(mask_login(raw))))
             return ""
         return parts.geturl()
 
