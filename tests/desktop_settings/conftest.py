@@ -16,7 +16,7 @@ from aiohttp import web
 
 from aoa_desktop.autostart import XdgAutostart
 from aoa_desktop.controller import KEYED_PROVIDERS, Controller
-from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore
+from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore, proxy_login_name
 from aoa_desktop.settings_session import SessionBook
 from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes, settings_url
 from aoa_proxy.app import create_app
@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
 
 
 def _clear_keyring(store: KeyStore) -> None:
-    for name in (*KEYED_PROVIDERS, ACCESS_TOKEN):
+    for name in (*KEYED_PROVIDERS, ACCESS_TOKEN, *map(proxy_login_name, KEYED_PROVIDERS)):
         store.delete(name)
 
 
