@@ -19,6 +19,7 @@ from aoa_desktop.settings_web import state
 from tests.desktop_settings.conftest import Desktop, Launcher, files_containing
 from tests.fakes import FakeUpstream
 from tests.proxies import TunnelProxy
+from tests.secret_service import secret_service_backend
 
 LOGIN = "alice:s3cr%40t-pw"  # as written in the URL (percent-encoded "@")
 PASSWORD = "s3cr"  # a piece of the password that must appear in no file and no answer
@@ -60,8 +61,8 @@ async def proxy(request: pytest.FixtureRequest) -> AsyncIterator[TunnelProxy]:
 
 async def _configure(desktop: Desktop, upstream: FakeUpstream, proxy_url: str) -> list[str]:
     c = desktop.controller
-    assert c.set_key("openai", KEY) == []
-    changes = {"endpoint": f"{upstream.url}/v1", "proxy": proxy_url}
+    # The key goes with the new endpoint and proxy: a stored key never follows them unasked.
+    changes = {"endpoint": f"{upstream.url}/v1", "proxy": proxy_url, "key": KEY}
     return c.save({"provider": "openai", "providers": {"openai": changes}})
 
 
@@ -96,7 +97,7 @@ async def test_proxy_login_is_kept_in_the_keyring_masked_and_still_reaches_the_p
     # A new launch reads it back from the keyring (and opens a new tunnel with it).
     await launcher.stop(desktop)
     tunnels = len(proxy.logins)
-    again = await launcher.launch(config_dir, KeyStore())
+    again = await launcher.launch(config_dir, KeyStore(secret_service_backend()))
     assert _page_proxy(again.controller) == masked
     assert await _chat(again) == 200
     assert len(proxy.logins) > tunnels and set(proxy.logins) == {"alice:s3cr@t-pw"}
@@ -116,8 +117,8 @@ async def test_a_masked_login_does_not_follow_the_proxy_to_another_host(
     assert desktop.controller.settings.providers["openai"].proxy == _with_login(
         "http://127.0.0.1:3128"
     )
-    # With the password typed again, the move is fine.
-    typed = {"providers": {"openai": {"proxy": "http://alice:new-pw@127.0.0.1:4444"}}}
+    # With the password (and, for a new proxy host, the API key) typed again, the move is fine.
+    typed = {"providers": {"openai": {"proxy": "http://alice:new-pw@127.0.0.1:4444", "key": KEY}}}
     assert desktop.controller.save(typed) == []
     assert _secret_tool("openai.proxy") == "alice:new-pw"
 
