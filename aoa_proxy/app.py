@@ -31,7 +31,7 @@ from aoa_proxy.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
-from aoa_proxy.providers import Call, Endpoint, LocalProvider, Provider, UpstreamRequest
+from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind, UpstreamRequest
 from aoa_proxy.providers.base import dumps
 from aoa_proxy.runtime import RequestRecord, Runtime
 from aoa_proxy.security import bearer_token, host_allowed, origin_allowed, token_matches
@@ -162,7 +162,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 def _cors_headers(rt: Runtime, settings: Settings, origin: str, token_ok: bool) -> dict[str, str]:
     """CORS approval for this origin, or {} when it must not use the gateway."""
-    holds_key = bool(rt.provider.server_key) and not rt.provider.local
+    holds_key = bool(rt.provider.server_key) and rt.provider.kind is not ProviderKind.LOCAL
     if not holds_key and not settings.access_token:
         # Pass-through: the page spends its own key, as with the original (CORS *).
         return {"Access-Control-Allow-Origin": "*"}
@@ -250,7 +250,7 @@ async def _models(request: web.Request) -> list[dict[str, Any]]:
     rt = request.app[RUNTIME]
     provider = rt.provider
     key = _key_or_empty(provider, request, rt.settings)
-    session = None if provider.local else rt.session(provider)
+    session = None if provider.kind is ProviderKind.LOCAL else rt.session(provider)
 
     async def fetch(req: UpstreamRequest) -> tuple[int, Any]:
         assert session is not None
@@ -386,7 +386,7 @@ def _key_or_empty(provider: Provider, request: web.Request, settings: Settings) 
 def pick_key(provider: Provider, request: web.Request, settings: Settings) -> str:
     """Server key first (the client's is ignored), else the client's own key."""
     key = _key_or_empty(provider, request, settings)
-    if key or provider.local:
+    if key or provider.kind is ProviderKind.LOCAL:
         return key
     hint = "" if settings.access_token else " or send 'Authorization: Bearer <key>'"
     raise AuthError(
@@ -419,7 +419,7 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         key=pick_key(provider, request, settings),
     )
     rec.model, rec.upstream_model, rec.stream = model, call.upstream_model, call.stream
-    if isinstance(provider, LocalProvider):
+    if provider.kind is ProviderKind.LOCAL:
         return await _serve_local(request, provider, call, rec)
 
     session = rt.session(provider)
@@ -440,7 +440,7 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
             err = provider.translate_error(call, upstream.status, error_body, passed)
             raise err
         is_sse = upstream.content_type == "text/event-stream"
-        if provider.passthrough:
+        if provider.kind is ProviderKind.PASSTHROUGH:
             if is_sse:
                 return await _relay_stream(request, upstream, passed, rec)
             payload = await _read_body(upstream, provider)
@@ -676,7 +676,7 @@ async def _write_chunks(
 
 
 async def _serve_local(
-    request: web.Request, provider: LocalProvider, call: Call, rec: RequestRecord
+    request: web.Request, provider: Provider, call: Call, rec: RequestRecord
 ) -> web.StreamResponse:
     if call.stream and call.endpoint is not Endpoint.EMBEDDINGS:
         return await _write_chunks(request, provider.respond_stream(call), {}, rec, provider.label)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from aoa_proxy.errors import ModelNotFound, UpstreamError, upstream_error
-from aoa_proxy.providers.base import Call, Provider, UpstreamRequest
+from aoa_proxy.providers.base import Call, Provider, ProviderKind, UpstreamRequest
 
 
 @functools.lru_cache(maxsize=256)
@@ -24,6 +24,7 @@ class AzureProvider(Provider):
     name: ClassVar[str] = "azure"
     label: ClassVar[str] = "Azure OpenAI"
     key_env_var: ClassVar[str] = "AZURE_API_KEY"
+    kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
 
     # Settings are frozen and a provider lives as long as its settings: parse the URL once.
     @functools.cached_property

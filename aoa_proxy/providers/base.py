@@ -20,6 +20,14 @@ from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import UpstreamError, upstream_error
 
 
+class ProviderKind(enum.Enum):
+    """How a provider answers; the route serves each kind its own way."""
+
+    PASSTHROUGH = "passthrough"  # the upstream speaks OpenAI: its bytes are relayed unchanged
+    TRANSLATING = "translating"  # the upstream speaks its own API: translate_* map the answers
+    LOCAL = "local"  # answers in-process (demo): respond/respond_stream, no upstream, no key
+
+
 class Endpoint(enum.Enum):
     """The OpenAI routes a provider can serve; the value is the path after /v1/."""
 
@@ -68,8 +76,7 @@ class Provider(ABC):
     name: ClassVar[str]
     label: ClassVar[str]
     key_env_var: ClassVar[str]
-    passthrough: ClassVar[bool] = True  # upstream already speaks OpenAI: relay bytes
-    local: ClassVar[bool] = False  # answers in-process (demo), no upstream at all
+    kind: ClassVar[ProviderKind]
     endpoints: ClassVar[frozenset[Endpoint]] = frozenset(Endpoint)
 
     def __init__(self, settings: ProviderSettings) -> None:
@@ -113,6 +120,14 @@ class Provider(ABC):
     ) -> UpstreamError:
         """Upstream error answer -> the error the client gets."""
         return upstream_error(status, body, headers)
+
+    def respond(self, call: Call) -> dict[str, Any]:
+        """The whole OpenAI response object (only for local providers)."""
+        raise NotImplementedError
+
+    def respond_stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
+        """OpenAI chunk objects, in order; the route adds `data: [DONE]` (local providers only)."""
+        raise NotImplementedError
 
     def models_request(self, key: str) -> UpstreamRequest | None:
         """The upstream model-list call, or None if the upstream has none."""
@@ -175,7 +190,7 @@ def bearer(token: str) -> dict[str, str]:
 class LocalProvider(Provider):
     """A provider that answers in-process (no upstream, no key)."""
 
-    local: ClassVar[bool] = True
+    kind: ClassVar[ProviderKind] = ProviderKind.LOCAL
 
     def build_request(self, call: Call) -> UpstreamRequest:
         raise NotImplementedError("local providers have no upstream")

@@ -26,6 +26,7 @@ from aoa_proxy.providers.base import (
     FetchBytes,
     FetchJson,
     Provider,
+    ProviderKind,
     UpstreamRequest,
     dumps,
     model_entry,
@@ -53,7 +54,7 @@ class GeminiProvider(Provider):
     name: ClassVar[str] = "gemini"
     label: ClassVar[str] = "Gemini"
     key_env_var: ClassVar[str] = "GEMINI_API_KEY"
-    passthrough: ClassVar[bool] = False
+    kind: ClassVar[ProviderKind] = ProviderKind.TRANSLATING
 
     @property
     def base_url(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from aoa_proxy.providers.base import Call, Provider, UpstreamRequest, bearer
+from aoa_proxy.providers.base import Call, Provider, ProviderKind, UpstreamRequest, bearer
 
 JSON = "application/json"
 
@@ -15,6 +15,7 @@ class OpenAICompatProvider(Provider):
     name: ClassVar[str] = "openai"
     label: ClassVar[str] = "OpenAI-compatible"
     key_env_var: ClassVar[str] = "OPENAI_API_KEY"
+    kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
 
     @property
     def base_url(self) -> str:
