@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from aoa_proxy.errors import ModelNotFound, UpstreamError, upstream_error
+from aoa_proxy.errors import AoaError, ModelNotFound, upstream_error
 from aoa_proxy.providers.base import Call, Provider, ProviderKind, UpstreamRequest
 
 
@@ -57,12 +57,12 @@ class AzureProvider(Provider):
 
     def translate_error(
         self, call: Call | None, status: int, body: bytes, headers: Mapping[str, str]
-    ) -> UpstreamError:
+    ) -> AoaError:
         if status == 404 and call is not None and b"DeploymentNotFound" in body:
             known = ", ".join(
                 [self.settings.model] + [f"{a} -> {d}" for a, d in self.settings.aliases.items()]
             )
-            raise ModelNotFound(
+            return ModelNotFound(
                 f"Azure has no deployment named {call.upstream_model!r} for model "
                 f"{call.model!r}. Configured: {known}. Add an alias in AZURE_MODEL_ALIAS "
                 "(requested:deployment) or use a deployment name as the model.",

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import orjson
 
 from aoa_proxy.config import ProviderSettings
-from aoa_proxy.errors import UpstreamError, upstream_error
+from aoa_proxy.errors import AoaError, upstream_error
 
 
 class ProviderKind(enum.Enum):
@@ -117,8 +117,8 @@ class Provider(ABC):
 
     def translate_error(
         self, call: Call | None, status: int, body: bytes, headers: Mapping[str, str]
-    ) -> UpstreamError:
-        """Upstream error answer -> the error the client gets."""
+    ) -> AoaError:
+        """Upstream error answer -> the error the client gets; the route raises it."""
         return upstream_error(status, body, headers)
 
     def respond(self, call: Call) -> dict[str, Any]:
