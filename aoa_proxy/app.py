@@ -423,8 +423,7 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         return await _serve_local(request, provider, call, rec)
 
     session = rt.session(provider)
-    await provider.prepare(call, _fetch_bytes(session))
-    ureq = provider.build_request(call)
+    ureq = await provider.build_request(call, _fetch_bytes(session))
     try:
         upstream = await session.request(
             ureq.method, ureq.url, headers=ureq.headers, data=ureq.body
@@ -454,14 +453,14 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
                 upstream.headers.get("Content-Type", "application/json"),
                 passed,
             )
-        if call.stream and is_sse:
+        if call.stream_answer and is_sse:
             return await _translate_stream(request, provider, call, upstream, passed, rec)
         payload = await _read_body(upstream, provider)
         try:
             parsed = orjson.loads(payload)
         except orjson.JSONDecodeError:
             raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
-        if call.stream:  # upstream answered whole: its stream translator takes it as one event
+        if call.stream_answer:  # upstream answered whole: its translator takes it as one event
             chunks = provider.translate_stream(call, _one_event(payload))
             return await _write_chunks(request, chunks, passed, rec, provider.label)
         out = provider.translate_response(call, parsed)
@@ -678,7 +677,7 @@ async def _write_chunks(
 async def _serve_local(
     request: web.Request, provider: Provider, call: Call, rec: RequestRecord
 ) -> web.StreamResponse:
-    if call.stream and call.endpoint is not Endpoint.EMBEDDINGS:
+    if call.stream_answer:
         return await _write_chunks(request, provider.respond_stream(call), {}, rec, provider.label)
     out = provider.respond(call)
     _note_usage_obj(rec, out.get("usage"))

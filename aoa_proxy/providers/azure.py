@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from aoa_proxy.errors import AoaError, ModelNotFound, upstream_error
-from aoa_proxy.providers.base import Call, Provider, ProviderKind, UpstreamRequest
+from aoa_proxy.providers.base import Call, FetchBytes, Provider, ProviderKind, UpstreamRequest
 
 
 @functools.lru_cache(maxsize=256)
@@ -46,7 +46,7 @@ class AzureProvider(Provider):
         # Deployment names cannot contain dots: gpt-3.5-turbo is deployed as gpt-35-turbo.
         return model.strip().replace(".", "")
 
-    def build_request(self, call: Call) -> UpstreamRequest:
+    async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
         deployment = _quote(call.upstream_model)
         url = f"{self.base_url}/openai/deployments/{deployment}/{call.endpoint.value}?{self._query}"
         headers = {"Content-Type": "application/json", "api-key": call.key}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import orjson
@@ -44,18 +44,25 @@ class UpstreamRequest:
     body: bytes | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Call:
-    """One client request as the route understood it."""
+    """One client request as the route understood it; providers read it, never change it."""
 
     endpoint: Endpoint
     body: dict[str, Any]
     raw: bytes  # the client's body exactly as received
     model: str  # as the client asked
     upstream_model: str  # after alias resolution
-    stream: bool
+    stream: bool  # the client's `stream`
     key: str  # the key to send upstream (server key, or the client's own)
-    extra: dict[str, Any] = field(default_factory=dict)  # per-call scratch for translators
+
+    @property
+    def stream_answer(self) -> bool:
+        """The gateway's own answer (translated or local) goes back as SSE chunks.
+
+        Embeddings have no stream form, so they answer whole whatever `stream` says.
+        """
+        return self.stream and self.endpoint is not Endpoint.EMBEDDINGS
 
     def body_bytes(self) -> bytes:
         """The body to send upstream: the client's bytes when the model is unchanged."""
@@ -68,6 +75,8 @@ class Call:
 
 # (request) -> (status, parsed JSON or None); given to providers that need several calls.
 FetchJson = Callable[[UpstreamRequest], Awaitable[tuple[int, Any]]]
+# (url, byte limit) -> (content type, bytes); used by providers that inline remote media.
+FetchBytes = Callable[[str, int], Awaitable[tuple[str, bytes]]]
 
 
 class Provider(ABC):
@@ -99,11 +108,12 @@ class Provider(ABC):
         return names
 
     @abstractmethod
-    def build_request(self, call: Call) -> UpstreamRequest:
-        """Where and how to send this call upstream."""
+    async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
+        """Where and how to send this call upstream.
 
-    async def prepare(self, call: Call, fetch_bytes: FetchBytes) -> None:  # noqa: B027
-        """Async work before build_request (Gemini inlines remote images here)."""
+        Async so a provider can do I/O first: Gemini fetches remote images through `fetch` to
+        inline them. Pass-through providers never await anything here.
+        """
 
     def translate_response(self, call: Call, payload: Any) -> dict[str, Any]:
         """Upstream JSON -> OpenAI JSON (only for translating providers)."""
@@ -165,10 +175,6 @@ class Provider(ABC):
         }
 
 
-# (url, byte limit) -> (content type, bytes); used by providers that inline remote media.
-FetchBytes = Callable[[str, int], Awaitable[tuple[str, bytes]]]
-
-
 def model_entry(model_id: str, owner: str, created: int = 0) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
 
@@ -192,7 +198,7 @@ class LocalProvider(Provider):
 
     kind: ClassVar[ProviderKind] = ProviderKind.LOCAL
 
-    def build_request(self, call: Call) -> UpstreamRequest:
+    async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
         raise NotImplementedError("local providers have no upstream")
 
     @abstractmethod

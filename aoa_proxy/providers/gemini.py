@@ -74,47 +74,21 @@ class GeminiProvider(Provider):
 
     # ----------------------------------------------------------------------- requests
 
-    async def prepare(self, call: Call, fetch_bytes: FetchBytes) -> None:
-        """Fetch the http(s) images of a chat request so build_request can inline them."""
-        if call.endpoint is Endpoint.EMBEDDINGS:
-            call.stream = False  # embeddings have no stream form
-            return
-        if call.endpoint is not Endpoint.CHAT:
-            return
-        files = self._files_prefix()
-        urls = [u for u in rq.remote_media_urls(call.body) if not u.startswith(files)]
-        if not urls:
-            return
-        gate = asyncio.Semaphore(_FETCH_PARALLEL)
-
-        async def one(url: str) -> tuple[str, tuple[str, str]]:
-            async with gate:
-                content_type, data = await fetch_bytes(url, rq.MEDIA_LIMIT)
-            return url, (_media_type(url, content_type, data), base64.b64encode(data).decode())
-
-        call.extra["media"] = dict(await asyncio.gather(*(one(u) for u in urls)))
-
-    def _files_prefix(self) -> str:
-        return f"{self.base_url}/files/"
-
-    def build_request(self, call: Call) -> UpstreamRequest:
+    async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
         model = call.upstream_model or self.settings.model
         headers = self._headers(call.key)
         if call.endpoint is Endpoint.EMBEDDINGS:
-            if "embed" not in model or _OPENAI_EMBEDDING.match(model):
-                # A chat model cannot embed; OpenAI's embedding names map to Gemini's default.
-                model = DEFAULT_EMBEDDING_MODEL
-            path = _model_path(model)
+            path = _model_path(self._embedding_model(call))
             body = rq.embed_body(call.body, path)
-            call.extra["embed_model"] = model
             return UpstreamRequest(
                 "POST", f"{self.base_url}/{path}:batchEmbedContents", headers, dumps(body)
             )
+        chat = call.endpoint is Endpoint.CHAT
         body = rq.generate_body(
             call.body,
             model=model,
-            chat=call.endpoint is Endpoint.CHAT,
-            media=call.extra.get("media", {}),
+            chat=chat,
+            media=await self._fetch_media(call.body, fetch) if chat else {},
             safety=self.settings.safety,
             api_version=self.settings.api_version,
             files_prefix=self._files_prefix(),
@@ -124,6 +98,31 @@ class GeminiProvider(Provider):
             headers["Accept"] = "text/event-stream"
         url = f"{self.base_url}/{_model_path(model)}:{method}"
         return UpstreamRequest("POST", url, headers, dumps(body))
+
+    async def _fetch_media(self, body: Mapping[str, Any], fetch: FetchBytes) -> rq.Media:
+        """The http(s) images of a chat request, fetched so generate_body can inline them."""
+        files = self._files_prefix()
+        urls = [u for u in rq.remote_media_urls(body) if not u.startswith(files)]
+        if not urls:
+            return {}
+        gate = asyncio.Semaphore(_FETCH_PARALLEL)
+
+        async def one(url: str) -> tuple[str, tuple[str, str]]:
+            async with gate:
+                content_type, data = await fetch(url, rq.MEDIA_LIMIT)
+            return url, (_media_type(url, content_type, data), base64.b64encode(data).decode())
+
+        return dict(await asyncio.gather(*(one(u) for u in urls)))
+
+    def _files_prefix(self) -> str:
+        return f"{self.base_url}/files/"
+
+    def _embedding_model(self, call: Call) -> str:
+        model = call.upstream_model or self.settings.model
+        if "embed" not in model or _OPENAI_EMBEDDING.match(model):
+            # A chat model cannot embed; OpenAI's embedding names map to Gemini's default.
+            return DEFAULT_EMBEDDING_MODEL
+        return model
 
     # ----------------------------------------------------------------------- answers
 
@@ -147,7 +146,7 @@ class GeminiProvider(Provider):
         if call.endpoint is Endpoint.EMBEDDINGS:
             return rs.embeddings(
                 payload,
-                model=call.model or call.extra.get("embed_model", DEFAULT_EMBEDDING_MODEL),
+                model=call.model or self._embedding_model(call),
                 texts=rq.embedding_inputs(call.body.get("input")),
                 as_base64=call.body.get("encoding_format") == "base64",
             )
