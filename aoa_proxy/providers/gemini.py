@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
+from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import RequestError, UpstreamError, UpstreamUnreachable
 from aoa_proxy.providers import gemini_request as rq
 from aoa_proxy.providers import gemini_response as rs
@@ -31,6 +32,7 @@ from aoa_proxy.providers.base import (
     dumps,
     model_entry,
 )
+from aoa_proxy.providers.gemini_tools import SignatureCache
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,14 @@ class GeminiProvider(Provider):
     label: ClassVar[str] = "Gemini"
     key_env_var: ClassVar[str] = "GEMINI_API_KEY"
     kind: ClassVar[ProviderKind] = ProviderKind.TRANSLATING
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
+        # Thought signatures of the tool calls this provider answered, put back when a client
+        # replays them. Runtime keeps one provider per unchanged settings, so this memory lasts
+        # across requests, provider switches and other settings changes; new Gemini settings
+        # start it afresh (unknown calls then get the documented dummy signature).
+        self.signatures = SignatureCache()
 
     @property
     def base_url(self) -> str:
@@ -92,6 +102,7 @@ class GeminiProvider(Provider):
             safety=self.settings.safety,
             api_version=self.settings.api_version,
             files_prefix=self._files_prefix(),
+            signatures=self.signatures,
         )
         method = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
         if call.stream:
@@ -150,12 +161,12 @@ class GeminiProvider(Provider):
                 texts=rq.embedding_inputs(call.body.get("input")),
                 as_base64=call.body.get("encoding_format") == "base64",
             )
-        return rs.translate(payload, self._shape(call))
+        return rs.translate(payload, self._shape(call), signatures=self.signatures)
 
     async def translate_stream(
         self, call: Call, events: AsyncIterator[bytes]
     ) -> AsyncIterator[dict[str, Any]]:
-        translator = rs.StreamTranslator(self._shape(call))
+        translator = rs.StreamTranslator(self._shape(call), signatures=self.signatures)
         async for data in events:
             if not data.strip():
                 continue

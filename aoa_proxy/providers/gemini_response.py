@@ -18,7 +18,7 @@ from typing import Any, Final
 import orjson
 
 from aoa_proxy.errors import UpstreamError, UpstreamUnreachable, upstream_error
-from aoa_proxy.providers.gemini_tools import SIGNATURES
+from aoa_proxy.providers.gemini_tools import SignatureCache
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class Answer:
     calls: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read_parts(content: Any) -> Answer:
+def read_parts(content: Any, signatures: SignatureCache) -> Answer:
     """Text and OpenAI tool calls from a Gemini content; remembers thought signatures."""
     answer = Answer()
     parts = content.get("parts") if isinstance(content, Mapping) else None
@@ -106,7 +106,7 @@ def read_parts(content: Any) -> Answer:
             cid = given if isinstance(given, str) and given else call_id()
             signature = part.get("thoughtSignature")
             native = isinstance(given, str) and bool(given)
-            SIGNATURES.remember(cid, signature if isinstance(signature, str) else "", native)
+            signatures.remember(cid, signature if isinstance(signature, str) else "", native)
             answer.calls.append(
                 {
                     "id": cid,
@@ -217,7 +217,7 @@ class Shape:
     echo: str = ""  # completions with echo: the prompt, prepended to each answer
 
 
-def translate(payload: Any, shape: Shape) -> dict[str, Any]:
+def translate(payload: Any, shape: Shape, *, signatures: SignatureCache) -> dict[str, Any]:
     """A GenerateContentResponse -> chat.completion or text_completion."""
     if not isinstance(payload, Mapping):
         raise UpstreamUnreachable("Gemini sent an answer that is not a JSON object")
@@ -232,7 +232,7 @@ def translate(payload: Any, shape: Shape) -> dict[str, Any]:
         for i in range(max(shape.n, 1)):
             choices.append(_choice(shape, i, Answer(), "content_filter", _BLOCKED, blocked))
     for cand in cands:
-        answer = read_parts(cand.get("content"))
+        answer = read_parts(cand.get("content"), signatures)
         raw = cand.get("finishReason")
         reason = finish_reason(raw, bool(answer.calls), shape.legacy)
         choice = _choice(shape, _index(cand), answer, reason, _FILTERED, str(raw))
@@ -287,8 +287,9 @@ class _ChoiceState:
 class StreamTranslator:
     """Turns Gemini SSE payloads into OpenAI chunks, in order, as they arrive."""
 
-    def __init__(self, shape: Shape) -> None:
+    def __init__(self, shape: Shape, *, signatures: SignatureCache) -> None:
         self.shape = shape
+        self.signatures = signatures
         self.id = new_id("chatcmpl" if shape.chat else "cmpl")
         self.created = int(time.time())
         self.states: dict[int, _ChoiceState] = {}
@@ -321,7 +322,7 @@ class StreamTranslator:
         if state.finished:
             return []
         out = self._open(i)
-        answer = read_parts(cand.get("content"))
+        answer = read_parts(cand.get("content"), self.signatures)
         if answer.text:
             state.text = True
             chunk = self._chunk(i, {"content": answer.text}, answer.text)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from aoa_proxy.errors import AoaError, RequestError
 from aoa_proxy.providers.gemini_request import embed_body, generate_body
 from aoa_proxy.providers.gemini_response import Shape, StreamTranslator, translate, translate_error
+from aoa_proxy.providers.gemini_tools import SignatureCache
 
 _scalars = (
     st.none()
@@ -140,6 +141,7 @@ def test_gemini_any_request_body_translates_or_is_a_request_error(body: dict[str
                 media={},
                 safety="OFF",
                 api_version="v1beta",
+                signatures=SignatureCache(),
             )
     with contextlib.suppress(RequestError):
         embed_body(body, "models/gemini-embedding-001")
@@ -150,8 +152,8 @@ def test_gemini_any_request_body_translates_or_is_a_request_error(body: dict[str
 def test_gemini_any_upstream_answer_translates_or_is_a_clean_error(payload: Any) -> None:
     for shape in (Shape(model="m"), Shape(model="m", chat=False, n=2, legacy=True)):
         with contextlib.suppress(AoaError):
-            translate(payload, shape)
-        stream = StreamTranslator(shape)
+            translate(payload, shape, signatures=SignatureCache())
+        stream = StreamTranslator(shape, signatures=SignatureCache())
         try:
             stream.feed(payload)
             stream.close()

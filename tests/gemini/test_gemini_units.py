@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
+from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import RequestError, UpstreamUnreachable
+from aoa_proxy.providers.base import Call, Endpoint
+from aoa_proxy.providers.gemini import GeminiProvider
 from aoa_proxy.providers.gemini_request import (
     convert_messages,
     generation_config,
@@ -164,6 +168,7 @@ def test_assistant_text_comes_before_its_calls_and_tool_text_parts_join() -> Non
             {"role": "user", "content": "thanks"},
         ],
         {},
+        signatures=SignatureCache(),
     )
     assert system == []
     assert contents[1]["parts"][0] == {"text": "Let me look."}
@@ -193,6 +198,7 @@ def test_tool_call_arguments_must_be_a_json_object() -> None:
                 }
             ],
             {},
+            signatures=SignatureCache(),
         )
 
 
@@ -262,11 +268,11 @@ def test_unknown_error_status_keeps_the_http_status() -> None:
 
 def test_answer_without_candidates_or_block_reason_is_a_502() -> None:
     with pytest.raises(UpstreamUnreachable):
-        translate({"usageMetadata": {}}, Shape(model="m"))
+        translate({"usageMetadata": {}}, Shape(model="m"), signatures=SignatureCache())
 
 
 def test_stream_interleaves_candidates_with_their_own_index() -> None:
-    t = StreamTranslator(Shape(model="m", n=2))
+    t = StreamTranslator(Shape(model="m", n=2), signatures=SignatureCache())
     out = t.feed(
         {
             "candidates": [
@@ -303,7 +309,7 @@ def test_stream_interleaves_candidates_with_their_own_index() -> None:
 
 
 def test_stream_legacy_functions_emit_one_function_call_delta() -> None:
-    t = StreamTranslator(Shape(model="m", legacy=True))
+    t = StreamTranslator(Shape(model="m", legacy=True), signatures=SignatureCache())
     out = t.feed(
         {
             "candidates": [
@@ -326,7 +332,7 @@ def test_stream_legacy_functions_emit_one_function_call_delta() -> None:
 
 def test_stream_with_nothing_in_it_is_an_error() -> None:
     with pytest.raises(UpstreamUnreachable):
-        StreamTranslator(Shape(model="m")).close()
+        StreamTranslator(Shape(model="m"), signatures=SignatureCache()).close()
 
 
 def test_model_pages_strip_the_models_prefix() -> None:
@@ -336,3 +342,47 @@ def test_model_pages_strip_the_models_prefix() -> None:
     assert page == [{"id": "a", "object": "model", "created": 0, "owned_by": "google"}]
     assert token == "t2"
     assert model_objects("junk") == ([], "")
+
+
+async def test_the_provider_that_saw_a_signature_replays_it_and_no_other_does() -> None:
+    settings = ProviderSettings(name="gemini", endpoint="http://127.0.0.1:1", model="gemini-3-pro")
+    first, other = GeminiProvider(settings), GeminiProvider(settings)
+
+    def call(messages: list[Any]) -> Call:
+        body = {"model": "gemini-3-pro", "messages": messages}
+        return Call(Endpoint.CHAT, body, b"", "gemini-3-pro", "gemini-3-pro", False, "k")
+
+    answer = first.translate_response(
+        call([{"role": "user", "content": "q"}]),
+        {
+            "candidates": [
+                {
+                    "content": {
+                        "role": "model",
+                        "parts": [
+                            {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}
+                        ],
+                    },
+                    "finishReason": "STOP",
+                }
+            ]
+        },
+    )
+    message = answer["choices"][0]["message"]
+    replay = call(
+        [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": None, "tool_calls": message["tool_calls"]},
+            {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "1"},
+        ]
+    )
+
+    async def no_fetch(url: str, limit: int) -> tuple[str, bytes]:
+        raise AssertionError("nothing to fetch")
+
+    async def replayed_signature(provider: GeminiProvider) -> str:
+        request = await provider.build_request(replay, no_fetch)
+        return str(orjson.loads(request.body or b"")["contents"][1]["parts"][0]["thoughtSignature"])
+
+    assert await replayed_signature(first) == "c2ln"
+    assert await replayed_signature(other) == "skip_thought_signature_validator"
