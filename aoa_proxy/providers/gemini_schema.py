@@ -143,7 +143,7 @@ def _add_properties(
     out.setdefault("type", "OBJECT")
     required = node.get("required")
     if isinstance(required, list):
-        kept = [r for r in required if r in props]
+        kept = [r for r in required if isinstance(r, str) and r in props]
         if kept:
             out["required"] = kept
 

@@ -125,6 +125,12 @@ def test_clean_schema_rewrites_what_gemini_cannot_take(
     validate_schema(clean_schema(given), "x")
 
 
+def test_clean_schema_drops_required_entries_that_are_not_names() -> None:
+    # A list in `required` used to raise TypeError (unhashable): a 500 instead of a clean tool.
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": [["a"], "a"]}
+    assert clean_schema(schema)["required"] == ["a"]
+
+
 def test_clean_schema_rejects_remote_refs() -> None:
     with pytest.raises(RequestError, match="cannot be resolved"):
         clean_schema({"$ref": "https://example.com/s.json"})
