@@ -34,6 +34,7 @@ from aoa_proxy.errors import (
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind, UpstreamRequest
 from aoa_proxy.providers.base import dumps
 from aoa_proxy.runtime import RequestRecord, Runtime
+from aoa_proxy.schema import AnswerChunk, ModelObject
 from aoa_proxy.security import bearer_token, host_allowed, origin_allowed, token_matches
 from aoa_proxy.sse import DONE, EventGate, frame, iter_data
 
@@ -246,7 +247,7 @@ async def get_model(request: web.Request) -> web.Response:
     raise ModelNotFound(f"The model {wanted!r} does not exist", param="model")
 
 
-async def _models(request: web.Request) -> list[dict[str, Any]]:
+async def _models(request: web.Request) -> list[ModelObject]:
     rt = request.app[RUNTIME]
     provider = rt.provider
     key = _key_or_empty(provider, request, rt.settings)
@@ -632,7 +633,7 @@ async def _translate_stream(
 
 async def _write_chunks(
     request: web.Request,
-    chunks: AsyncIterator[dict[str, Any]],
+    chunks: AsyncIterator[AnswerChunk],
     headers: dict[str, str],
     rec: RequestRecord,
     label: str,

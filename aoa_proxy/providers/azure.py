@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from aoa_proxy.errors import AoaError, ModelNotFound, upstream_error
 from aoa_proxy.providers.base import Call, FetchBytes, Provider, ProviderKind, UpstreamRequest
+from aoa_proxy.schema import ModelObject
 
 
 @functools.lru_cache(maxsize=256)
@@ -81,7 +82,7 @@ class AzureProvider(Provider):
         names += [a for a in self.settings.aliases if a not in names]
         return names
 
-    def model_object(self, upstream: Mapping[str, Any]) -> dict[str, Any]:
+    def model_object(self, upstream: Mapping[str, Any]) -> ModelObject:
         entry = super().model_object(upstream)
         entry["owned_by"] = str(upstream.get("owner") or "azure")
         return entry

@@ -18,6 +18,7 @@ import orjson
 
 from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import AoaError, upstream_error
+from aoa_proxy.schema import Answer, AnswerChunk, ModelObject
 
 
 class ProviderKind(enum.Enum):
@@ -115,13 +116,13 @@ class Provider(ABC):
         inline them. Pass-through providers never await anything here.
         """
 
-    def translate_response(self, call: Call, payload: Any) -> dict[str, Any]:
+    def translate_response(self, call: Call, payload: Any) -> Answer:
         """Upstream JSON -> OpenAI JSON (only for translating providers)."""
         raise NotImplementedError
 
     def translate_stream(
         self, call: Call, events: AsyncIterator[bytes]
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[AnswerChunk]:
         """Upstream SSE `data:` payloads -> OpenAI chunks (only for translating providers)."""
         raise NotImplementedError
 
@@ -131,11 +132,11 @@ class Provider(ABC):
         """Upstream error answer -> the error the client gets; the route raises it."""
         return upstream_error(status, body, headers)
 
-    def respond(self, call: Call) -> dict[str, Any]:
+    def respond(self, call: Call) -> Answer:
         """The whole OpenAI response object (only for local providers)."""
         raise NotImplementedError
 
-    def respond_stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
+    def respond_stream(self, call: Call) -> AsyncIterator[AnswerChunk]:
         """OpenAI chunk objects, in order; the route adds `data: [DONE]` (local providers only)."""
         raise NotImplementedError
 
@@ -143,12 +144,12 @@ class Provider(ABC):
         """The upstream model-list call, or None if the upstream has none."""
         return None
 
-    async def list_models(self, fetch: FetchJson, key: str) -> list[dict[str, Any]]:
+    async def list_models(self, fetch: FetchJson, key: str) -> list[ModelObject]:
         """OpenAI model objects: the upstream's list (if it has one) plus configured names.
 
         An upstream failure is logged by the caller's fetch and never hides configured names.
         """
-        models: list[dict[str, Any]] = []
+        models: list[ModelObject] = []
         req = self.models_request(key)
         if req is not None:
             status, payload = await fetch(req)
@@ -165,7 +166,7 @@ class Provider(ABC):
                 seen.add(name)
         return models
 
-    def model_object(self, upstream: Mapping[str, Any]) -> dict[str, Any]:
+    def model_object(self, upstream: Mapping[str, Any]) -> ModelObject:
         """One upstream model entry -> OpenAI model object."""
         return {
             "id": str(upstream.get("id", "")),
@@ -175,7 +176,7 @@ class Provider(ABC):
         }
 
 
-def model_entry(model_id: str, owner: str, created: int = 0) -> dict[str, Any]:
+def model_entry(model_id: str, owner: str, created: int = 0) -> ModelObject:
     return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
 
 
@@ -202,9 +203,9 @@ class LocalProvider(Provider):
         raise NotImplementedError("local providers have no upstream")
 
     @abstractmethod
-    def respond(self, call: Call) -> dict[str, Any]:
+    def respond(self, call: Call) -> Answer:
         """The whole OpenAI response object."""
 
     @abstractmethod
-    def respond_stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
+    def respond_stream(self, call: Call) -> AsyncIterator[AnswerChunk]:
         """OpenAI chunk objects, in order (the route adds `data: [DONE]`)."""

@@ -33,6 +33,7 @@ from aoa_proxy.providers.base import (
     model_entry,
 )
 from aoa_proxy.providers.gemini_tools import SignatureCache
+from aoa_proxy.schema import Answer, AnswerChunk, ModelObject
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ class GeminiProvider(Provider):
             echo=echo,
         )
 
-    def translate_response(self, call: Call, payload: Any) -> dict[str, Any]:
+    def translate_response(self, call: Call, payload: Any) -> Answer:
         if call.endpoint is Endpoint.EMBEDDINGS:
             return rs.embeddings(
                 payload,
@@ -165,7 +166,7 @@ class GeminiProvider(Provider):
 
     async def translate_stream(
         self, call: Call, events: AsyncIterator[bytes]
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[AnswerChunk]:
         translator = rs.StreamTranslator(self._shape(call), signatures=self.signatures)
         async for data in events:
             if not data.strip():
@@ -186,9 +187,9 @@ class GeminiProvider(Provider):
 
     # ----------------------------------------------------------------------- models
 
-    async def list_models(self, fetch: FetchJson, key: str) -> list[dict[str, Any]]:
+    async def list_models(self, fetch: FetchJson, key: str) -> list[ModelObject]:
         """Every page of Gemini's model list, then the configured model and aliases."""
-        models: list[dict[str, Any]] = []
+        models: list[ModelObject] = []
         token = ""
         for _ in range(_MAX_MODEL_PAGES if key else 0):
             query = {"pageSize": "1000", **({"pageToken": token} if token else {})}

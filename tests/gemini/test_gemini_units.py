@@ -28,6 +28,7 @@ from aoa_proxy.providers.gemini_response import (
 )
 from aoa_proxy.providers.gemini_schema import clean_schema
 from aoa_proxy.providers.gemini_tools import SignatureCache
+from aoa_proxy.schema import ChatCompletionChunk, Completion
 from tests.gemini.fake_gemini import Invalid, validate_schema
 
 
@@ -277,6 +278,15 @@ def test_answer_without_candidates_or_block_reason_is_a_502() -> None:
         translate({"usageMetadata": {}}, Shape(model="m"), signatures=SignatureCache())
 
 
+def _chat_chunks(chunks: list[ChatCompletionChunk | Completion]) -> list[ChatCompletionChunk]:
+    """The chunks, each checked to be a chat chunk (which types them as one)."""
+    out = []
+    for chunk in chunks:
+        assert chunk["object"] == "chat.completion.chunk"
+        out.append(chunk)
+    return out
+
+
 def test_stream_interleaves_candidates_with_their_own_index() -> None:
     t = StreamTranslator(Shape(model="m", n=2), signatures=SignatureCache())
     out = t.feed(
@@ -295,13 +305,14 @@ def test_stream_interleaves_candidates_with_their_own_index() -> None:
         }
     )
     out += t.close()
+    chunks = _chat_chunks(out)
     seen = [
         (
             c["choices"][0]["index"],
             c["choices"][0]["delta"].get("content"),
             c["choices"][0]["finish_reason"],
         )
-        for c in out
+        for c in chunks
     ]
     assert seen == [
         (0, "", None),
@@ -331,9 +342,10 @@ def test_stream_legacy_functions_emit_one_function_call_delta() -> None:
             ]
         }
     )
-    deltas = [c["choices"][0]["delta"] for c in out]
+    chunks = _chat_chunks(out)
+    deltas = [c["choices"][0]["delta"] for c in chunks]
     assert deltas[1] == {"function_call": {"name": "f", "arguments": '{"x":1}'}}
-    assert out[-1]["choices"][0]["finish_reason"] == "function_call" and len(out) == 3
+    assert chunks[-1]["choices"][0]["finish_reason"] == "function_call" and len(chunks) == 3
 
 
 def test_stream_with_nothing_in_it_is_an_error() -> None:
@@ -374,6 +386,7 @@ async def test_the_provider_that_saw_a_signature_replays_it_and_no_other_does() 
             ]
         },
     )
+    assert answer["object"] == "chat.completion"
     message = answer["choices"][0]["message"]
     replay = call(
         [
