@@ -1,9 +1,37 @@
-"""The provider interface: translation only, no sockets.
+"""The provider interface: where a request goes and how its answer comes back; no sockets.
 
-The route owns HTTP (reading the client, the upstream connection, streaming back); a provider says
-where a request goes, how its body and headers look upstream, and how answers come back.
-Pass-through providers (upstreams that already speak OpenAI) forward bytes untouched; translating
-providers (Gemini) turn upstream JSON and SSE events into OpenAI objects.
+The route (app.py) owns HTTP: it reads and checks the client's request, makes a `Call`, opens
+the upstream connection and writes the answer back. A provider is one class per upstream that
+only maps; it never opens a connection or touches aiohttp, so it is tested with plain data.
+
+Each provider states its `kind`, and the route serves each kind its own way:
+
+    PASSTHROUGH  The upstream speaks OpenAI (Azure, OpenAI-compatible hosts, Yi). The route
+                 sends build_request's request and relays the answer's bytes unchanged (a
+                 stream event by event); only the model name (Azure: the URL) changes.
+    TRANSLATING  The upstream speaks its own API (Gemini). build_request translates the body;
+                 translate_response maps a whole answer, translate_stream maps SSE `data:`
+                 payloads to chunks (the route adds `data: [DONE]`).
+    LOCAL        Answers in-process, with no upstream and no key (the offline demo): subclass
+                 LocalProvider and implement respond / respond_stream.
+
+Every kind may override resolve_model (requested model -> upstream name), list_models /
+models_request (/v1/models) and translate_error (an upstream error answer -> the AoaError the
+client gets; return it, the route raises it).
+
+The rules:
+- `Call` is frozen: read it, never change it. State for one request lives in locals, or in the
+  generator translate_stream returns (Gemini's StreamTranslator). State that must outlive a
+  request (Gemini's thought signatures) lives on the provider instance; Runtime keeps one
+  instance per unchanged settings, so it lasts until that provider's settings change.
+- Answers the gateway builds are the TypedDicts in aoa_proxy.schema.
+- Bad client input the upstream cannot take is a RequestError (errors.py), raised before any
+  upstream call; messages name the fix.
+
+Adding a provider: a module here with a Provider subclass that sets name, label, key_env_var and
+kind (an OpenAI-compatible upstream subclasses OpenAICompatProvider and changes base_url), its
+entry in REGISTRY (providers/__init__.py), and its settings (config.py). Tests: the translation
+as plain data, then through the gateway against a fake upstream on loopback (tests/gemini/).
 """
 
 from __future__ import annotations
@@ -81,7 +109,7 @@ FetchBytes = Callable[[str, int], Awaitable[tuple[str, bytes]]]
 
 
 class Provider(ABC):
-    """One upstream. Subclasses set the class attributes and implement build_request."""
+    """One upstream; the module docstring says what each kind implements."""
 
     name: ClassVar[str]
     label: ClassVar[str]
