@@ -29,7 +29,7 @@ from aoa_desktop.store import SettingsStore, StoreError
 from aoa_proxy.config import ENV_VARS, GEMINI_SAFETY_LEVELS, Settings, load_settings
 from aoa_proxy.errors import ConfigError
 from aoa_proxy.i18n import N_, _, set_language
-from aoa_proxy.providers import REGISTRY, get_provider
+from aoa_proxy.providers import REGISTRY, ProviderKind, get_provider
 from aoa_proxy.proxyauth import join_login, mask_login, masked, split_login
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ class Controller:
         ps = self._settings.providers.get(name)
         if ps is None:
             return False
-        if get_provider(ps).local:
+        if get_provider(ps).kind is ProviderKind.LOCAL:
             return True
         return bool(ps.endpoint and ps.api_key)
 
@@ -631,7 +631,7 @@ class Controller:
         if ps is None:
             return False, _("Unknown provider {name!r}").format(name=name)
         provider = get_provider(ps)
-        if provider.local:
+        if provider.kind is ProviderKind.LOCAL:
             return True, _("The demo provider answers offline; there is nothing to connect to.")
         if not ps.endpoint:
             return False, _("Set the endpoint for {label} and save first.").format(label=label)

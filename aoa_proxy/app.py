@@ -33,9 +33,10 @@ from aoa_proxy.errors import (
     UpstreamUnreachable,
 )
 from aoa_proxy.hardening import harden, loggable, redact, redact_text
-from aoa_proxy.providers import Call, Endpoint, LocalProvider, Provider, UpstreamRequest
+from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind, UpstreamRequest
 from aoa_proxy.providers.base import dumps
 from aoa_proxy.runtime import RequestRecord, Runtime
+from aoa_proxy.schema import AnswerChunk, ModelObject
 from aoa_proxy.security import bearer_token, host_allowed, origin_allowed, token_matches
 from aoa_proxy.sse import DONE, EventGate, frame, iter_data
 
@@ -179,7 +180,7 @@ def _self_guarded(request: web.Request) -> bool:
 
 def _cors_headers(rt: Runtime, settings: Settings, origin: str, token_ok: bool) -> dict[str, str]:
     """CORS approval for this origin, or {} when it must not use the gateway."""
-    holds_key = bool(rt.provider.server_key) and not rt.provider.local
+    holds_key = bool(rt.provider.server_key) and rt.provider.kind is not ProviderKind.LOCAL
     if not holds_key and not settings.access_token:
         # Pass-through: the page spends its own key, as with the original (CORS *).
         return {"Access-Control-Allow-Origin": "*"}
@@ -263,11 +264,11 @@ async def get_model(request: web.Request) -> web.Response:
     raise ModelNotFound(f"The model {wanted!r} does not exist", param="model")
 
 
-async def _models(request: web.Request) -> list[dict[str, Any]]:
+async def _models(request: web.Request) -> list[ModelObject]:
     rt = request.app[RUNTIME]
     provider = rt.provider
     key = _key_or_empty(provider, request, rt.settings)
-    session = None if provider.local else rt.session(provider)
+    session = None if provider.kind is ProviderKind.LOCAL else rt.session(provider)
 
     async def fetch(req: UpstreamRequest) -> tuple[int, Any]:
         assert session is not None
@@ -403,7 +404,7 @@ def _key_or_empty(provider: Provider, request: web.Request, settings: Settings) 
 def pick_key(provider: Provider, request: web.Request, settings: Settings) -> str:
     """Server key first (the client's is ignored), else the client's own key."""
     key = _key_or_empty(provider, request, settings)
-    if key or provider.local:
+    if key or provider.kind is ProviderKind.LOCAL:
         return key
     hint = "" if settings.access_token else " or send 'Authorization: Bearer <key>'"
     raise AuthError(
@@ -436,12 +437,11 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
         key=pick_key(provider, request, settings),
     )
     rec.model, rec.upstream_model, rec.stream = model, call.upstream_model, call.stream
-    if isinstance(provider, LocalProvider):
+    if provider.kind is ProviderKind.LOCAL:
         return await _serve_local(request, provider, call, rec)
 
     session = rt.session(provider)
-    await provider.prepare(call, _fetch_bytes(session))
-    ureq = provider.build_request(call)
+    ureq = await provider.build_request(call, _fetch_bytes(session))
     try:
         upstream = await session.request(
             ureq.method, ureq.url, headers=ureq.headers, data=ureq.body
@@ -464,7 +464,7 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
                 f"{provider.label} answered with {_shown_type(content_type)}, not JSON; "
                 "check the endpoint (a web page or a login portal answers like this)"
             )
-        if provider.passthrough:
+        if provider.kind is ProviderKind.PASSTHROUGH:
             if is_sse:
                 return await _relay_stream(request, upstream, passed, rec)
             payload = await _read_body(upstream, provider)
@@ -472,14 +472,14 @@ async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
             if isinstance(parsed, dict):
                 _note_usage_obj(rec, parsed.get("usage"))
             return _bytes_response(request, payload, upstream.status, "application/json", passed)
-        if call.stream and is_sse:
+        if call.stream_answer and is_sse:
             return await _translate_stream(request, provider, call, upstream, passed, rec, keys)
         payload = await _read_body(upstream, provider)
         try:
             parsed = orjson.loads(payload)
         except orjson.JSONDecodeError:
             raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
-        if call.stream:  # upstream answered whole: its stream translator takes it as one event
+        if call.stream_answer:  # upstream answered whole: its translator takes it as one event
             chunks = provider.translate_stream(call, _one_event(payload))
             return await _write_chunks(request, chunks, passed, rec, provider.label, keys)
         out = provider.translate_response(call, parsed)
@@ -668,7 +668,7 @@ async def _translate_stream(
 
 async def _write_chunks(
     request: web.Request,
-    chunks: AsyncIterator[dict[str, Any]],
+    chunks: AsyncIterator[AnswerChunk],
     headers: dict[str, str],
     rec: RequestRecord,
     label: str,
@@ -714,9 +714,9 @@ async def _write_chunks(
 
 
 async def _serve_local(
-    request: web.Request, provider: LocalProvider, call: Call, rec: RequestRecord
+    request: web.Request, provider: Provider, call: Call, rec: RequestRecord
 ) -> web.StreamResponse:
-    if call.stream and call.endpoint is not Endpoint.EMBEDDINGS:
+    if call.stream_answer:
         return await _write_chunks(request, provider.respond_stream(call), {}, rec, provider.label)
     out = provider.respond(call)
     _note_usage_obj(rec, out.get("usage"))

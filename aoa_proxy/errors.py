@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from aoa_proxy.schema import ErrorBody
+
 
 class AoaError(Exception):
     """An error that becomes an OpenAI-format JSON response."""
@@ -51,7 +53,7 @@ class AoaError(Exception):
             self.status = status
         self.headers: dict[str, str] = dict(headers or {})
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> ErrorBody:
         """The JSON body OpenAI clients expect."""
         return {
             "error": {
