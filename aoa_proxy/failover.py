@@ -72,6 +72,7 @@ class Attempts:
     _limited: RateLimited | None = field(default=None, init=False)
 
     def first(self) -> Attempt:
+        """The first try; RateLimited when every target's keys are cooling."""
         attempt = self._from(0, "")
         if attempt is None:
             assert self._limited is not None  # only cooling pools skip every target
@@ -107,6 +108,7 @@ class Attempts:
         return self._from(self._index + 1, moved)
 
     def succeeded(self, attempt: Attempt) -> None:
+        """The upstream answered well: reset that key's backoff."""
         pool = self.pools.get(attempt.target.provider)
         if pool is not None and attempt.key is not None:
             pool.succeeded(attempt.key)

@@ -60,6 +60,7 @@ class Route:
 
     @property
     def target(self) -> Target:
+        """The first target (this route's own provider and model)."""
         return Target(self.provider, self.model)
 
     @property
@@ -106,6 +107,7 @@ class ModelLists:
         self._at: dict[str, float] = {}
 
     def __call__(self, provider: str) -> frozenset[str]:
+        """The provider's last list (empty before its first)."""
         return self._ids.get(provider, frozenset())
 
     def update(self, provider: str, ids: Iterable[str]) -> None:
