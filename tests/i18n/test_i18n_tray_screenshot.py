@@ -25,6 +25,7 @@ from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.desktop
 SHOTS = ROOT / "docs" / "screenshots"
+SLOW = 30.0  # seconds: Xvfb, trayer and GTK start slowly on a loaded machine
 TOOLS = ("Xvfb", "trayer", "xdotool", "xdpyinfo", "import", "convert")
 T = TypeVar("T")
 
@@ -106,6 +107,7 @@ def screen() -> Iterator[Screen]:
                 ).returncode
                 == 0
             ),
+            SLOW,
         )
         procs.append(
             subprocess.Popen(
@@ -120,6 +122,7 @@ def screen() -> Iterator[Screen]:
         panel = wait_for(
             "trayer's panel",
             lambda: probe.run("xdotool", "search", "--name", "^panel$").split()[:1],
+            SLOW,
         )[0]
         yield Screen(display, panel)
     finally:
@@ -159,15 +162,15 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
             except OSError:
                 return False
 
-        wait_for("the gateway's /health", healthy)
+        wait_for("the gateway's /health", healthy, SLOW)
 
         def docked() -> tuple[int, int, int, int] | None:
             geometry = screen.geometry(screen.panel)
             return geometry if geometry[2] > 16 else None
 
         log_file = tmp_path / f"aoa-{language}.log"
-        wait_for("the tray icon", lambda: b"tray icon shown" in log_file.read_bytes())
-        wait_for("the icon to dock", docked)
+        wait_for("the tray icon", lambda: b"tray icon shown" in log_file.read_bytes(), SLOW)
+        wait_for("the icon to dock", docked, SLOW)
 
         def open_menu() -> None:
             # A click that lands while GTK is still settling the freshly docked icon is lost:
@@ -185,7 +188,7 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
         open_menu()
         # First item (the address), then "Provider", then open its submenu.
         screen.run("xdotool", "key", "Down", "Down", "Right")
-        wait_for("the provider submenu", lambda: len(screen.menus()) >= 2)
+        wait_for("the provider submenu", lambda: len(screen.menus()) >= 2, SLOW)
         left = min(m[0] for m in screen.menus())
         bottom = max(m[1] + m[3] for m in screen.menus())
 
@@ -199,7 +202,7 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
             previous[0] = data
             return bool(data) and same
 
-        wait_for("the menu to be painted", settled)
+        wait_for("the menu to be painted", settled, SLOW)
         shot = tmp_path / f"tray-menu.{language}.png"
         left, top = max(left - 8, 0), 0
         width, height = 800 - left, min(bottom + 8, 600)
@@ -207,7 +210,7 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
             "convert", str(full), "-crop", f"{width}x{height}+{left}+{top}", "+repage", str(shot)
         )
         screen.run("xdotool", "key", "Escape", "Escape")
-        wait_for("the menu to close", lambda: not screen.menus())
+        wait_for("the menu to close", lambda: not screen.menus(), SLOW)
 
         open_menu()
         screen.run("xdotool", "key", "Up", "Return")  # Up from nothing selects the last item
