@@ -19,12 +19,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from aoa_desktop.app import Shell
 from aoa_desktop.controller import Controller
 from aoa_desktop.gateway import GatewayThread
 from aoa_desktop.keys import KeyStore
 from aoa_desktop.settings_session import ENTRY_TTL, MAX_SESSIONS, SessionBook
 from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes
+from aoa_desktop.shell import Shell
 from aoa_desktop.store import SettingsStore
 from aoa_proxy.runtime import Runtime
 from tests.desktop_settings.conftest import page_session
