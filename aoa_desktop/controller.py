@@ -9,7 +9,6 @@ request uses them, requests in flight keep their snapshot.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import errno
@@ -22,8 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from aoa_desktop.connection_check import check_connection
 from aoa_desktop.keys import ACCESS_TOKEN, KeyStore, KeyStoreError, proxy_login_name
 from aoa_desktop.store import SettingsStore, StoreError
 from aoa_proxy.config import ENV_VARS, GEMINI_SAFETY_LEVELS, Settings, load_settings
@@ -54,7 +52,6 @@ GLOBAL_FIELDS: Final = {
     "port": "AOA_PORT",
     "language": "AOA_LANG",  # "" = the OS's language; see aoa_proxy.i18n
 }
-TEST_TIMEOUT: Final = 20.0
 
 
 def provider_label(name: str) -> str:
@@ -624,50 +621,7 @@ class Controller:
 
     async def test_connection(self, name: str) -> tuple[bool, str]:
         """Make one cheap real call (the model list) with this provider's settings."""
-        label = provider_label(name)
-        if name not in REGISTRY:
-            return False, _("{label} is not available in this version of aoa").format(label=label)
-        ps = self._settings.providers.get(name)
-        if ps is None:
-            return False, _("Unknown provider {name!r}").format(name=name)
-        provider = get_provider(ps)
-        if provider.local:
-            return True, _("The demo provider answers offline; there is nothing to connect to.")
-        if not ps.endpoint:
-            return False, _("Set the endpoint for {label} and save first.").format(label=label)
-        if not ps.api_key:
-            return False, _("No API key for {label}: add one first.").format(label=label)
-        request = provider.models_request(ps.api_key)
-        if request is None:
-            return False, _("{label} has no model list to test with.").format(label=label)
-        host = urlsplit(request.url).hostname or "?"
-        try:
-            async with (
-                _session(ps.proxy) as session,
-                session.request(
-                    request.method, request.url, headers=request.headers, data=request.body
-                ) as response,
-            ):
-                status = response.status
-                body = await response.content.read(1 << 20) if status == 200 else b""
-        except asyncio.TimeoutError:
-            return False, _("{label} did not answer within {seconds:g} seconds.").format(
-                label=label, seconds=TEST_TIMEOUT
-            )
-        except aiohttp.ClientConnectorCertificateError:
-            return False, _(
-                "The security certificate of {host} was not accepted; check the endpoint."
-            ).format(host=host)
-        except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or str(exc.os_error)
-            return False, _(
-                "Could not connect to {host}: {reason}. Check the endpoint{proxy}."
-            ).format(host=host, reason=reason, proxy=_(" and the proxy") if ps.proxy else "")
-        except (aiohttp.ClientError, OSError) as exc:
-            return False, _("The connection to {host} failed ({error}).").format(
-                host=host, error=type(exc).__name__
-            )
-        return _explain(label, status, body)
+        return await check_connection(self._settings, name, provider_label(name))
 
 
 _MISSING: Final = object()
@@ -745,49 +699,6 @@ def _check_aliases(value: object) -> str | None:
         if problem:
             return problem
     return None
-
-
-def _explain(label: str, status: int, body: bytes) -> tuple[bool, str]:
-    """An HTTP status from the model list, in plain words."""
-    if status == 200:
-        import json
-
-        try:
-            count = len(json.loads(body).get("data") or [])
-        except (ValueError, AttributeError, TypeError):
-            count = 0
-        return True, _("Connected to {label}: the key works (models listed: {count}).").format(
-            label=label, count=count
-        )
-    if status in (401, 403):
-        return False, _("{label} refused the key (HTTP {status}). Check the API key.").format(
-            label=label, status=status
-        )
-    if status == 404:
-        return False, _(
-            '{label} answered "not found" (HTTP 404). Check the endpoint address and API version.'
-        ).format(label=label)
-    if status == 429:
-        return True, _(
-            "{label} is reachable but is limiting requests right now (HTTP 429); try again later."
-        ).format(label=label)
-    if status >= 500:
-        return False, _(
-            "{label} had a problem on its side (HTTP {status}); try again later."
-        ).format(label=label, status=status)
-    return False, _("{label} answered with HTTP {status}.").format(label=label, status=status)
-
-
-def _session(proxy: str) -> aiohttp.ClientSession:
-    timeout = aiohttp.ClientTimeout(total=TEST_TIMEOUT)
-    connector: aiohttp.BaseConnector
-    if proxy:
-        from aiohttp_socks import ProxyConnector
-
-        connector = ProxyConnector.from_url(proxy, rdns=True)
-    else:
-        connector = aiohttp.TCPConnector()
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=not proxy)
 
 
 def _bind_problem(host: str, port: int, own: tuple[str, int] | None = None) -> str | None:
