@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import errno
 import logging
-import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +21,7 @@ from urllib.parse import urlsplit
 
 from aoa_desktop.connection_check import check_connection
 from aoa_desktop.keys import ACCESS_TOKEN, KeyStore, KeyStoreError, proxy_login_name
+from aoa_desktop.ports import bind_problem
 from aoa_desktop.store import SettingsStore, StoreError
 from aoa_proxy.config import ENV_VARS, GEMINI_SAFETY_LEVELS, Settings, load_settings
 from aoa_proxy.errors import ConfigError
@@ -274,7 +273,7 @@ class Controller:
                     return [Confirmation(_exposure_question(settings.host))]
                 log.warning("%s (confirmed in the settings page)", warning)
             if (settings.host, settings.port) != (old.host, old.port):
-                problem = _bind_problem(settings.host, settings.port, self.address)
+                problem = bind_problem(settings.host, settings.port, self.address)
                 if problem:
                     return [problem]
             # The keys first: should they fail, no new endpoint is left next to an old key.
@@ -699,47 +698,6 @@ def _check_aliases(value: object) -> str | None:
         if problem:
             return problem
     return None
-
-
-def _bind_problem(host: str, port: int, own: tuple[str, int] | None = None) -> str | None:
-    """Why the gateway could not listen on host:port, or None (checked before saving).
-
-    `own` is where aoa itself listens now: the gateway lets go of it before binding the new
-    address, so a clash with it is no reason to refuse.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            if hasattr(socket, "SO_REUSEADDR"):  # same rule as the server: TIME_WAIT is fine
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host.strip("[]"), port))
-    except socket.gaierror:
-        return _("Bind address: {host} is not an address of this computer").format(host=host)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE and own is not None and _overlaps(own, host, port):
-            return None  # our own listener; the rebind reports any other program it meets
-        if exc.errno == errno.EADDRINUSE:
-            return _("Port {port} is already in use by another program; pick another port.").format(
-                port=port
-            )
-        if exc.errno == errno.EACCES:
-            return _("Port {port} needs administrator rights; pick a port above 1024.").format(
-                port=port
-            )
-        return _("Cannot listen on {host}:{port}: {error}").format(
-            host=host, port=port, error=exc.strerror
-        )
-    return None
-
-
-def _overlaps(own: tuple[str, int], host: str, port: int) -> bool:
-    """Whether a listener on `own` can be what blocks host:port (same port; a wildcard address
-    on either side, or the same address)."""
-    own_host, own_port = own
-    if own_port != port:
-        return False
-    wild = ("0.0.0.0", "::", "", "[::]")
-    return own_host in wild or host in wild or own_host.strip("[]") == host.strip("[]")
 
 
 def _default_command() -> list[str]:
