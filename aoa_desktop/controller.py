@@ -13,7 +13,6 @@ import contextlib
 import copy
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -31,7 +30,7 @@ from aoa_proxy.proxyauth import join_login, mask_login, masked, split_login
 
 if TYPE_CHECKING:
     from aoa_desktop.autostart import Autostart
-    from aoa_proxy.runtime import RequestRecord, Runtime
+    from aoa_proxy.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +132,6 @@ class Controller:
         self.keys = keys
         self.store = SettingsStore(config_dir)
         self.on_change: list[Callable[[Settings], None]] = []
-        self.request_listeners: list[Callable[[RequestRecord], None]] = []
-        self.recent: deque[RequestRecord] = deque(maxlen=100)
         self.runtime: Runtime | None = None
         self.gateway_problem: str | None = None  # set by the shell, e.g. "port in use"
         self.address: tuple[str, int] | None = None  # where the gateway really listens (shell)
@@ -210,21 +207,13 @@ class Controller:
     # ------------------------------------------------------------------ wiring
 
     def attach(self, runtime: Runtime) -> None:
-        """Drive this Runtime: apply the current settings and collect the request log."""
-        self.runtime = runtime
-        self.recent.extend(r for r in runtime.recent if _is_api(r))
-        runtime.listeners.append(self._on_record)
-        runtime.apply(self._settings)
+        """Drive this Runtime: it gets the current settings now and every change later.
 
-    def _on_record(self, rec: RequestRecord) -> None:
-        if not _is_api(rec):  # the settings page's own traffic is not news
-            return
-        self.recent.append(rec)
-        for listener in list(self.request_listeners):
-            try:
-                listener(rec)
-            except Exception:
-                log.exception("request listener failed")
+        Its request log (`recent`, `listeners`) is the live view's: the gateway records API
+        calls only, never the settings page's own traffic.
+        """
+        self.runtime = runtime
+        runtime.apply(self._settings)
 
     # ------------------------------------------------------------------ changing
 
@@ -704,7 +693,3 @@ def _default_command() -> list[str]:
     from aoa_desktop import autostart
 
     return autostart.default_command()
-
-
-def _is_api(rec: RequestRecord) -> bool:
-    return rec.path.startswith("/v1/")

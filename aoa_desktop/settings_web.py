@@ -308,7 +308,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     streams = request.app[STREAMS].queues
     streams.add(queue)
-    controller.request_listeners.append(push)
+    listeners = controller.runtime.listeners if controller.runtime else []
+    listeners.append(push)
     try:
         await response.write(b": live\n\n")
         while True:
@@ -326,7 +327,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
     finally:
         streams.discard(queue)
         with contextlib.suppress(ValueError):
-            controller.request_listeners.remove(push)
+            listeners.remove(push)
     with contextlib.suppress(ConnectionResetError, RuntimeError):
         await response.write_eof()
     return response
@@ -438,7 +439,7 @@ def state(controller: Controller) -> dict[str, Any]:
             for p in (controller.load_problem, controller.keys.problem, controller.gateway_problem)
             if p
         ],
-        "recent": [record_json(r) for r in list(controller.recent)[-50:]],
+        "recent": [record_json(r) for r in list(runtime.recent if runtime else ())[-50:]],
         "now": time.time(),
     }
 

@@ -300,7 +300,7 @@ class Shell:
         self._controller, self._runtime, self._gateway = controller, runtime, gateway
         self._sessions = sessions
         controller.on_change.append(self._settings_changed)
-        controller.request_listeners.append(self._request_done)
+        runtime.listeners.append(self._request_done)
         gateway.on_status.append(self._status_changed)
 
     def request_quit(self) -> None:
