@@ -55,9 +55,9 @@ async def check_connection(settings: Settings, name: str, label: str) -> tuple[b
         ).format(host=host)
     except aiohttp.ClientConnectorError as exc:
         reason = exc.os_error.strerror or str(exc.os_error)
-        return False, _(
-            "Could not connect to {host}: {reason}. Check the endpoint{proxy}."
-        ).format(host=host, reason=reason, proxy=_(" and the proxy") if ps.proxy else "")
+        return False, _("Could not connect to {host}: {reason}. Check the endpoint{proxy}.").format(
+            host=host, reason=reason, proxy=_(" and the proxy") if ps.proxy else ""
+        )
     except (aiohttp.ClientError, OSError) as exc:
         return False, _("The connection to {host} failed ({error}).").format(
             host=host, error=type(exc).__name__

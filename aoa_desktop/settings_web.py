@@ -25,20 +25,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from aoa_desktop.controller import (
-    GLOBAL_FIELDS,
-    KEYED_PROVIDERS,
-    Confirmation,
-    Controller,
-    key_env_var,
-    provider_fields,
-    provider_label,
-)
+from aoa_desktop.controller import Confirmation, Controller
 from aoa_desktop.keys import ACCESS_TOKEN
 from aoa_desktop.settings_session import SessionBook
 from aoa_proxy import __version__
 from aoa_proxy.app import SELF_GUARDED
-from aoa_proxy.config import GEMINI_SAFETY_LEVELS, PROVIDERS, is_loopback_host, load_settings
+from aoa_proxy.catalogue import Kind, Var
+from aoa_proxy.config import ProviderSettings, is_loopback_host
 from aoa_proxy.hardening import loggable
 from aoa_proxy.i18n import LANGUAGES, _, current_language
 from aoa_proxy.providers import REGISTRY
@@ -382,43 +375,42 @@ def state(controller: Controller) -> dict[str, Any]:
     settings = controller.settings
     stored = controller.stored
     overrides = controller.env_overrides
-    defaults = load_settings({})
+    fields = controller.fields
 
     def field(value: Any, env_names: tuple[str, ...], placeholder: Any = "") -> dict[str, Any]:
         env_name = next((n for n in env_names if n in overrides), None)
         return {"value": value, "env": env_name, "placeholder": placeholder}
 
     global_fields: dict[str, Any] = {}
-    for name, env_name in GLOBAL_FIELDS.items():
-        if env_name in overrides:
-            global_fields[name] = field(controller.env[env_name].strip(), (env_name,))
-        else:
-            global_fields[name] = field(stored.get(name, ""), (env_name,))
+    for name, env_name in fields.global_fields.items():
+        from_env = env_name in overrides
+        value = controller.env[env_name].strip() if from_env else stored.get(name, "")
+        default = fields.catalogue.var(env_name).value_default
+        global_fields[name] = field(value, (env_name,), default)
     global_fields["provider"]["placeholder"] = settings.provider
-    global_fields["host"]["placeholder"] = defaults.host
-    global_fields["port"]["placeholder"] = defaults.port
 
     providers: dict[str, Any] = {}
-    for name in PROVIDERS:
+    for entry in fields.catalogue.providers:
+        name = entry.name
         ps = settings.providers.get(name)
-        default = defaults.providers.get(name)
         mine = (stored.get("providers") or {}).get(name, {})
-        fields: dict[str, Any] = {}
-        for fname, env_names in provider_fields(name).items():
-            effective = _effective(ps, fname)
-            value = effective if set(env_names) & overrides else mine.get(fname, "")
-            if fname == "aliases" and not value:
-                value = {}
-            fields[fname] = field(value, env_names, _effective(default, fname))
-        entry: dict[str, Any] = {
-            "label": provider_label(name),
+        page_fields: dict[str, Any] = {}
+        for fname, page_vars in entry.form_fields().items():
+            var = page_vars[0]
+            env_names = tuple(v.name for v in page_vars)
+            value = _effective(ps, var) if set(env_names) & overrides else mine.get(fname, "")
+            shown = field(_shown(var, value), env_names, var.value_default)
+            page_fields[fname] = shown
+        keyed = name in fields.keyed
+        providers[name] = {
+            "label": fields.label(name),
             "available": name in REGISTRY,
             "configured": controller.is_configured(name),
-            "fields": fields,
+            "fields": page_fields,
         }
-        if name in KEYED_PROVIDERS:
-            entry["key"] = {**controller.key_status(name), "env_name": key_env_var(name)}
-        providers[name] = entry
+        if keyed:
+            key = {**controller.key_status(name), "env_name": fields.key_env_var(name)}
+            providers[name]["key"] = key
 
     runtime = controller.runtime
     return {
@@ -427,12 +419,12 @@ def state(controller: Controller) -> dict[str, Any]:
         "active": settings.provider,
         "paused": bool(runtime and runtime.paused),
         "global": global_fields,
-        "access_token": {**controller.key_status(ACCESS_TOKEN), "env_name": "AOA_ACCESS_TOKEN"},
+        "access_token": {**controller.key_status(ACCESS_TOKEN), "env_name": fields.token_var},
         "start_at_login": controller.autostart_enabled(),
         "language": current_language(),
         "languages": LANGUAGES,  # each in its own language; "" (the OS's) is page_strings'
         "providers": providers,
-        "safety_levels": list(GEMINI_SAFETY_LEVELS),
+        "safety_levels": list(fields.catalogue.var("GEMINI_SAFETY").choices),
         "keyring": {"available": controller.keys.available, "problem": controller.keys.problem},
         "problems": [
             p
@@ -444,16 +436,23 @@ def state(controller: Controller) -> dict[str, Any]:
     }
 
 
-def _effective(ps: Any, fname: str) -> Any:
+def _shown(var: Var, value: Any) -> Any:
+    """A value as the page shows it: a table for aliases, a choice as listed."""
+    if var.kind is Kind.ALIASES:
+        return value or {}
+    if var.kind is Kind.CHOICE and isinstance(value, str):
+        return next((c for c in var.choices if c.lower() == value.lower()), value)
+    return value
+
+
+def _effective(ps: ProviderSettings | None, var: Var) -> Any:
+    """The value in use (the environment's, when it sets the field)."""
     if ps is None:
         return ""
-    if fname == "proxy":
-        return mask_login(str(ps.proxy))  # a login from the keyring or the environment
-    if fname == "aliases":
-        return dict(ps.aliases)
-    if fname == "api_version":
-        return str(ps.api_version)
-    return str(getattr(ps, fname, ""))
+    if var.kind in (Kind.HTTP_PROXY, Kind.SOCKS_PROXY):
+        return mask_login(ps.proxy)  # a login from the keyring or the environment
+    value: Any = getattr(ps, var.field, "")
+    return dict(value) if var.kind is Kind.ALIASES else str(value)
 
 
 def page_strings() -> dict[str, str]:

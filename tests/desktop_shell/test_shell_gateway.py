@@ -51,10 +51,8 @@ def test_port_in_use_is_a_status_and_the_app_stays_reachable(gateway: GatewayThr
         before_saving = bind_problem("127.0.0.1", port)  # the settings page's check
         status = gateway.start(settings, Runtime(settings))
     assert status.state == "failed" and status.port_in_use
-    assert status.error == before_saving == (
-        f"Port {port} on 127.0.0.1 is already in use by another program; "
-        "choose another port in Settings."
-    )
+    said = f"Port {port} on 127.0.0.1 is already in use by another program; "
+    assert status.error == before_saving == said + "choose another port in Settings."
     assert status.reachable and status.page_port != port
     assert health(status.page_port) == {"status": "ok", "provider": "demo", "version": "0.1.0"}
 
