@@ -371,7 +371,11 @@ def record_json(rec: RequestRecord) -> dict[str, Any]:
 
 
 def state(controller: Controller) -> dict[str, Any]:
-    """Everything the page shows, as JSON. Keys appear only as stored yes/no + last 4."""
+    """Everything the page shows, as JSON. Keys appear only as stored yes/no + last 4.
+
+    Each provider's fields come from the catalogue with what the page needs to draw them
+    (`widget`, `choices`) and the order of its rows, so a new provider needs no page edit.
+    """
     settings = controller.settings
     stored = controller.stored
     overrides = controller.env_overrides
@@ -400,13 +404,14 @@ def state(controller: Controller) -> dict[str, Any]:
             env_names = tuple(v.name for v in page_vars)
             value = _effective(ps, var) if set(env_names) & overrides else mine.get(fname, "")
             shown = field(_shown(var, value), env_names, var.value_default)
-            page_fields[fname] = shown
+            page_fields[fname] = {**shown, **_widget(var)}
         keyed = name in fields.keyed
         providers[name] = {
             "label": fields.label(name),
             "available": name in REGISTRY,
             "configured": controller.is_configured(name),
             "fields": page_fields,
+            "rows": _rows(page_fields, keyed),
         }
         if keyed:
             key = {**controller.key_status(name), "env_name": fields.key_env_var(name)}
@@ -424,7 +429,6 @@ def state(controller: Controller) -> dict[str, Any]:
         "language": current_language(),
         "languages": LANGUAGES,  # each in its own language; "" (the OS's) is page_strings'
         "providers": providers,
-        "safety_levels": list(fields.catalogue.var("GEMINI_SAFETY").choices),
         "keyring": {"available": controller.keys.available, "problem": controller.keys.problem},
         "problems": [
             p
@@ -436,8 +440,30 @@ def state(controller: Controller) -> dict[str, Any]:
     }
 
 
+# A provider's rows on the page, top to bottom ("key": its API key). The catalogue's order is
+# --help's; a field this list lacks (a new provider's own) comes just before the key.
+_ROWS: Final = ("endpoint", "api_version", "model", "safety", "proxy", "key", "aliases")
+
+
+def _rows(fields: dict[str, Any], keyed: bool) -> list[str]:
+    rank = {name: float(i) for i, name in enumerate(_ROWS)}
+    rows = [*fields, "key"] if keyed else list(fields)
+    return sorted(rows, key=lambda row: rank.get(row, rank["key"] - 0.5))
+
+
+def _widget(var: Var) -> dict[str, Any]:
+    """How the page edits a field: a text box (wide for addresses), a list, or the alias table."""
+    if var.kind is Kind.ALIASES:
+        return {"widget": "aliases"}
+    if var.kind is Kind.CHOICE:
+        return {"widget": "choice", "choices": list(var.choices)}
+    if var.kind in (Kind.URL, Kind.HTTP_PROXY, Kind.SOCKS_PROXY):
+        return {"widget": "wide"}
+    return {"widget": "text"}
+
+
 def _shown(var: Var, value: Any) -> Any:
-    """A value as the page shows it: a table for aliases, a choice as listed."""
+    """A value as its widget shows it: a table for aliases, a choice as listed."""
     if var.kind is Kind.ALIASES:
         return value or {}
     if var.kind is Kind.CHOICE and isinstance(value, str):

@@ -36,6 +36,7 @@ def test_environment_overrides_stored_values_and_is_read_only(tmp_path: Path) ->
         "value": "https://env.openai.azure.com/",
         "env": "AZURE_ENDPOINT",
         "placeholder": "",
+        "widget": "wide",
     }
     assert page["fields"]["model"]["env"] is None
     assert page["key"] == {

@@ -1,15 +1,17 @@
 """A provider added to the catalogue reaches the desktop with no edit in aoa_desktop: the
-controller's fields, the page's state, and saving."""
+controller's fields, the page's state, the page itself in Chromium, and saving from it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from aoa_desktop.controller import Controller
 from aoa_desktop.keys import KeyStore
 from aoa_desktop.settings_web import state
 from aoa_proxy.catalogue import CATALOGUE, Kind, ProviderEntry, Var
 from aoa_proxy.config import ProviderSettings
+from tests.desktop_settings.conftest import Launcher, open_settings
 
 # Like a later issue's provider: the usual fields plus one the page has never seen ("region").
 ACME = ProviderEntry(
@@ -71,8 +73,17 @@ def test_a_new_provider_is_in_the_controllers_fields_and_the_page_state(tmp_path
     assert fields.providers()[-1] == ("acme", "Acme")  # the tray's provider menu
     page = state(controller)["providers"]["acme"]
     assert page["label"] == "Acme" and not page["available"] and not page["configured"]
-    assert page["fields"]["region"] == {"value": "", "env": None, "placeholder": "eu"}
+    # The page's usual order, the new field just before the key.
+    assert page["rows"] == ["endpoint", "model", "proxy", "region", "key", "aliases"]
+    assert page["fields"]["region"] == {
+        "value": "",
+        "env": None,
+        "placeholder": "eu",
+        "widget": "choice",
+        "choices": ["eu", "us"],
+    }
     assert page["fields"]["endpoint"]["placeholder"] == "https://api.acme.example"
+    assert page["fields"]["endpoint"]["widget"] == "wide"
     assert page["key"] == {
         "stored": False,
         "hint": "",
@@ -111,3 +122,31 @@ def test_a_new_providers_fields_save_into_its_variables_and_are_checked(tmp_path
     controller = Controller(tmp_path / "aoa", env, KeyStore(), catalogue=WITH_ACME)
     assert controller.settings.providers["acme"].api_version == "eu"
     assert state(controller)["providers"]["acme"]["fields"]["region"]["env"] == "ACME_REGION"
+
+
+async def test_the_page_draws_and_saves_a_new_provider(
+    browser: Any, launcher: Launcher, config_dir: Path
+) -> None:
+    desktop = await launcher.launch(config_dir, KeyStore(), catalogue=WITH_ACME)
+    page = await open_settings(browser, desktop)
+    option = page.locator("#g-provider option[value='acme']")
+    assert await option.is_disabled()  # no provider class yet: listed, not selectable
+    assert await option.inner_text() == "Acme (not available in this version)"
+    await page.get_by_role("tab", name="Acme").click()
+    panel = page.locator(".panel:not([hidden])")
+    labels = await panel.locator(".form > label").all_inner_texts()
+    assert labels == ["Endpoint", "Default model", "Proxy", "region", "API key", "Model aliases"]
+    assert await panel.locator("[data-field='model'] input").get_attribute("placeholder") == (
+        "rocket-1"
+    )
+    await panel.locator("[data-field='endpoint'] input").fill("http://127.0.0.1:9/v1")
+    await panel.locator("[data-field='region'] select").select_option("us")
+    await panel.get_by_role("button", name="Add alias").click()
+    await panel.locator(".alias-from").fill("gpt-4o")
+    await panel.locator(".alias-to").fill("rocket-2")
+    await page.click("#save")
+    await page.wait_for_selector("#save-status.ok")
+    acme = desktop.controller.settings.providers["acme"]
+    assert (acme.endpoint, acme.api_version) == ("http://127.0.0.1:9/v1", "us")
+    assert dict(acme.aliases) == {"gpt-4o": "rocket-2"}
+    await page.context.close()
