@@ -343,7 +343,7 @@ class Controller:
 
     def _login_item(self) -> Autostart:
         if self._autostart is None:
-            from aoa_desktop import autostart  # written by the shell; imported when first used
+            from aoa_desktop import autostart  # the login item; imported when first used
 
             self._autostart = autostart.for_platform()
         return self._autostart
