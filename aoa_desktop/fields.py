@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from aoa_desktop.keys import ACCESS_TOKEN
-from aoa_proxy.catalogue import CATALOGUE, Catalogue, Kind, Var
+from aoa_proxy.catalogue import CATALOGUE, Catalogue, Kind, ProviderEntry, Var
 from aoa_proxy.i18n import N_, _
 
 # How messages name a field ("Gemini, safety level: ..."); the page's own labels are in
@@ -86,7 +86,7 @@ class Fields:
             return _("Access token")
         if section is self.catalogue.gateway:
             return _(_GATEWAY_FIELDS[var.form]) if var.form in _GATEWAY_FIELDS else var_name
-        if section not in self.catalogue.providers:
+        if not isinstance(section, ProviderEntry):
             return var_name
         if var.secret:
             return f"{self.label(section.name)}, " + _("API key")
