@@ -1,120 +1,41 @@
 """The desktop app's settings brain: stored values + keyring keys + environment -> Settings.
 
-Precedence: an environment variable (the headless ones, aoa_proxy.config.ENV_VARS) beats a
-stored value, which beats the default. Everything is turned into one env-style mapping and
-validated by aoa_proxy.config.load_settings, so the desktop app and the headless gateway accept
-exactly the same values. Changes reach the running gateway through Runtime.apply: the next
-request uses them, requests in flight keep their snapshot.
+Precedence: an environment variable (the headless ones, aoa_proxy.catalogue) beats a stored
+value, which beats the default. Which fields there are comes from the catalogue (fields.py).
+Everything is turned into one env-style mapping and validated by aoa_proxy.config.load_settings,
+so the desktop app and the headless gateway accept exactly the same values. Changes reach the
+running gateway through Runtime.apply: the next request uses them, requests in flight keep their
+snapshot.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
-import errno
 import logging
-import socket
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from aoa_desktop.connection_check import check_connection
+from aoa_desktop.fields import Fields, page_value
 from aoa_desktop.keys import ACCESS_TOKEN, KeyStore, KeyStoreError, proxy_login_name
+from aoa_desktop.ports import bind_problem
 from aoa_desktop.store import SettingsStore, StoreError
-from aoa_proxy.config import ENV_VARS, GEMINI_SAFETY_LEVELS, Settings, load_settings
+from aoa_proxy.catalogue import CATALOGUE, Catalogue, Kind
+from aoa_proxy.config import Settings, load_settings
 from aoa_proxy.errors import ConfigError
-from aoa_proxy.i18n import N_, _, set_language
+from aoa_proxy.i18n import _, set_language
 from aoa_proxy.providers import REGISTRY, ProviderKind, get_provider
 from aoa_proxy.proxyauth import join_login, mask_login, masked, split_login
 
 if TYPE_CHECKING:
     from aoa_desktop.autostart import Autostart
-    from aoa_proxy.runtime import RequestRecord, Runtime
+    from aoa_proxy.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-KEYED_PROVIDERS: Final = ("azure", "yi", "gemini", "openai")
-# Shown through provider_label(), which translates the marked ones in the current language.
-LABELS: Final = {
-    "azure": "Azure OpenAI",
-    "yi": N_("Yi (01.AI)"),
-    "gemini": "Gemini",
-    "openai": N_("OpenAI-compatible"),
-    "demo": N_("Demo (offline)"),
-}
-ENV_NAMES: Final = frozenset(v.name for v in ENV_VARS)
-GLOBAL_FIELDS: Final = {
-    "provider": "AOA_TYPE",
-    "host": "AOA_HOST",
-    "port": "AOA_PORT",
-    "language": "AOA_LANG",  # "" = the OS's language; see aoa_proxy.i18n
-}
-TEST_TIMEOUT: Final = 20.0
-
-
-def provider_label(name: str) -> str:
-    """How the tray and the page name a provider, in the current language."""
-    return _(LABELS.get(name, name))
-
-
-def provider_fields(name: str) -> dict[str, tuple[str, ...]]:
-    """Page/store field -> the environment variable(s) it stands for, for one provider."""
-    if name not in KEYED_PROVIDERS:
-        return {}
-    p = name.upper()
-    fields: dict[str, tuple[str, ...]] = {
-        "endpoint": (f"{p}_ENDPOINT",),
-        "model": (f"{p}_MODEL",),
-        "aliases": (f"{p}_MODEL_ALIAS",),
-        "proxy": (f"{p}_HTTP_PROXY", f"{p}_SOCKS_PROXY"),
-    }
-    if name != "openai":
-        fields["api_version"] = (f"{p}_API_VER",)
-    if name == "gemini":
-        fields["safety"] = ("GEMINI_SAFETY",)
-    return fields
-
-
-def key_env_var(name: str) -> str:
-    return "AOA_ACCESS_TOKEN" if name == ACCESS_TOKEN else f"{name.upper()}_API_KEY"
-
-
-def _field_labels() -> dict[str, str]:
-    """Environment variable -> how the page names that field (for error messages)."""
-    labels = {
-        "AOA_TYPE": _("Provider"),
-        "AOA_HOST": _("Bind address"),
-        "AOA_PORT": _("Port"),
-        "AOA_ACCESS_TOKEN": _("Access token"),
-        "AOA_LANG": _("Language"),
-    }
-    names = {
-        "endpoint": _("endpoint"),
-        "model": _("default model"),
-        "aliases": _("model aliases"),
-        "proxy": _("proxy"),
-        "api_version": _("API version"),
-        "safety": _("safety level"),
-    }
-    for provider in KEYED_PROVIDERS:
-        for field, env_names in provider_fields(provider).items():
-            for env_name in env_names:
-                labels[env_name] = f"{provider_label(provider)}, {names[field]}"
-        labels[key_env_var(provider)] = f"{provider_label(provider)}, " + _("API key")
-    return labels
-
-
-def _check_alias_name(name: object) -> str | None:
-    if not isinstance(name, str) or not name.strip():
-        return _("a model name is empty")
-    if name != name.strip() or any(c in name for c in ",:"):
-        return _("{name!r} may not contain commas, colons or surrounding spaces").format(name=name)
-    return None
 
 
 class Controller:
@@ -132,13 +53,13 @@ class Controller:
         keys: KeyStore,
         autostart: Autostart | None = None,
         launch_command: Sequence[str] | None = None,
+        catalogue: Catalogue = CATALOGUE,
     ) -> None:
+        self.fields = Fields(catalogue)
         self.env = dict(env)
         self.keys = keys
         self.store = SettingsStore(config_dir)
         self.on_change: list[Callable[[Settings], None]] = []
-        self.request_listeners: list[Callable[[RequestRecord], None]] = []
-        self.recent: deque[RequestRecord] = deque(maxlen=100)
         self.runtime: Runtime | None = None
         self.gateway_problem: str | None = None  # set by the shell, e.g. "port in use"
         self.address: tuple[str, int] | None = None  # where the gateway really listens (shell)
@@ -147,7 +68,7 @@ class Controller:
         self._lock = threading.RLock()
         self._chosen: str | None = None  # provider picked in the tray this session
         self._data = self.store.load()
-        self._keys = {name: keys.get(name) for name in (*KEYED_PROVIDERS, ACCESS_TOKEN)}
+        self._keys = {name: keys.get(name) for name in (*self.fields.keyed, ACCESS_TOKEN)}
         self._load_proxy_logins()
         problems, self._settings = self._build_lenient(self._data)
         set_language(self._settings.lang or None)  # before any message below is worded
@@ -169,7 +90,7 @@ class Controller:
     @property
     def env_overrides(self) -> set[str]:
         """Environment variables that override stored values (shown read-only)."""
-        return {n for n in ENV_NAMES if self.env.get(n, "").strip()}
+        return {n for n in self.fields.env_names if self.env.get(n, "").strip()}
 
     @property
     def stored(self) -> dict[str, Any]:
@@ -184,7 +105,7 @@ class Controller:
 
     def key_status(self, name: str) -> dict[str, Any]:
         """Whether a key is set and where from; at most its last 4 characters, never the key."""
-        env_name = key_env_var(name)
+        env_name = self.fields.key_env_var(name)
         from_env = env_name in self.env_overrides
         key = self.env[env_name].strip() if from_env else self._keys.get(name, "")
         return {
@@ -214,21 +135,13 @@ class Controller:
     # ------------------------------------------------------------------ wiring
 
     def attach(self, runtime: Runtime) -> None:
-        """Drive this Runtime: apply the current settings and collect the request log."""
-        self.runtime = runtime
-        self.recent.extend(r for r in runtime.recent if _is_api(r))
-        runtime.listeners.append(self._on_record)
-        runtime.apply(self._settings)
+        """Drive this Runtime: it gets the current settings now and every change later.
 
-    def _on_record(self, rec: RequestRecord) -> None:
-        if not _is_api(rec):  # the settings page's own traffic is not news
-            return
-        self.recent.append(rec)
-        for listener in list(self.request_listeners):
-            try:
-                listener(rec)
-            except Exception:
-                log.exception("request listener failed")
+        Its request log (`recent`, `listeners`) is the live view's: the gateway records API
+        calls only, never the settings page's own traffic.
+        """
+        self.runtime = runtime
+        runtime.apply(self._settings)
 
     # ------------------------------------------------------------------ changing
 
@@ -259,7 +172,7 @@ class Controller:
             data = copy.deepcopy(self._data)
             changes, logins, problems = self._split_proxy_logins(changes)
             problems += self._merge(data, changes)
-            given, key_problems = _given_keys(changes)
+            given, key_problems = self._given_keys(changes)
             problems += key_problems
             if problems:
                 return problems
@@ -277,7 +190,7 @@ class Controller:
                     return [Confirmation(_exposure_question(settings.host))]
                 log.warning("%s (confirmed in the settings page)", warning)
             if (settings.host, settings.port) != (old.host, old.port):
-                problem = _bind_problem(settings.host, settings.port, self.address)
+                problem = bind_problem(settings.host, settings.port, self.address)
                 if problem:
                     return [problem]
             # The keys first: should they fail, no new endpoint is left next to an old key.
@@ -313,7 +226,7 @@ class Controller:
         moved = False
         for provider, values in (self._data.get("providers") or {}).items():
             proxy = values.get("proxy")
-            if provider not in KEYED_PROVIDERS or not proxy:
+            if provider not in self.fields.keyed or not proxy:
                 continue
             name = proxy_login_name(provider)
             bare, login = split_login(proxy)
@@ -346,7 +259,7 @@ class Controller:
         out: dict[str, Any] = {}
         for provider, values in providers.items():
             proxy = values.get("proxy") if isinstance(values, Mapping) else None
-            if provider not in KEYED_PROVIDERS or not isinstance(proxy, str):
+            if provider not in self.fields.keyed or not isinstance(proxy, str):
                 out[provider] = values
                 continue
             name = proxy_login_name(provider)
@@ -358,7 +271,7 @@ class Controller:
                     problems.append(
                         _(
                             "{label}: enter the proxy password again for the new proxy address"
-                        ).format(label=provider_label(provider))
+                        ).format(label=self.fields.label(provider))
                     )
                 login = stored
             if login != stored:
@@ -384,7 +297,7 @@ class Controller:
         """Store a provider's API key (or the access token) in the keyring and use it."""
         key = key.strip()
         with self._lock:
-            if name not in (*KEYED_PROVIDERS, ACCESS_TOKEN):
+            if name not in (*self.fields.keyed, ACCESS_TOKEN):
                 return [_("Unknown provider {name!r}").format(name=name)]
             if any(c.isspace() or not c.isprintable() for c in key):
                 return [_("A key must not contain spaces or line breaks")]
@@ -396,7 +309,7 @@ class Controller:
 
     def delete_key(self, name: str) -> list[str]:
         with self._lock:
-            if name not in (*KEYED_PROVIDERS, ACCESS_TOKEN):
+            if name not in (*self.fields.keyed, ACCESS_TOKEN):
                 return [_("Unknown provider {name!r}").format(name=name)]
             try:
                 self.keys.delete(name)
@@ -430,7 +343,7 @@ class Controller:
 
     def _login_item(self) -> Autostart:
         if self._autostart is None:
-            from aoa_desktop import autostart  # written by the shell; imported when first used
+            from aoa_desktop import autostart  # the login item; imported when first used
 
             self._autostart = autostart.for_platform()
         return self._autostart
@@ -459,47 +372,48 @@ class Controller:
     def _mapping(self, data: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, str]:
         """Stored values and keys as environment variables, then the real environment on top."""
         env: dict[str, str] = {}
-        for field, env_name in GLOBAL_FIELDS.items():
+        for field, env_name in self.fields.global_fields.items():
             if data.get(field) not in (None, ""):
                 env[env_name] = str(data[field])
+        overrides = self.env_overrides
         for provider, values in (data.get("providers") or {}).items():
-            fields = provider_fields(provider)
+            fields = self.fields.provider_vars(provider)
             for field, value in values.items():
                 if field not in fields or value in (None, "", {}):
                     continue
-                if field == "aliases":
-                    env[fields[field][0]] = ",".join(f"{k}:{v}" for k, v in value.items())
-                elif field == "proxy":
+                if overrides & {v.name for v in fields[field]}:
+                    continue  # e.g. an HTTP proxy set there replaces a stored SOCKS one too
+                var = fields[field][0]
+                if var.kind is Kind.ALIASES:
+                    env[var.name] = ",".join(f"{k}:{v}" for k, v in value.items())
+                elif var.kind in (Kind.HTTP_PROXY, Kind.SOCKS_PROXY):
                     url = join_login(str(value), keys.get(proxy_login_name(provider), ""))
-                    socks = url.lower().startswith("socks")
-                    env[fields[field][1 if socks else 0]] = url
+                    entry = self.fields.catalogue.provider(provider)
+                    env[(entry.proxy_var(url) or var).name] = url
                 else:
-                    env[fields[field][0]] = str(value)
+                    env[var.name] = str(value)
         for name, key in keys.items():
-            if key and name in (*KEYED_PROVIDERS, ACCESS_TOKEN):  # not the proxy logins
-                env[key_env_var(name)] = key
-        overrides = self.env_overrides
-        for provider in KEYED_PROVIDERS:
-            proxy_vars = provider_fields(provider)["proxy"]
-            if overrides & set(proxy_vars):  # SOCKS beats HTTP, so drop both stored ones
-                for name in proxy_vars:
-                    env.pop(name, None)
+            if key and name in (*self.fields.keyed, ACCESS_TOKEN):  # not the proxy logins
+                env[self.fields.key_env_var(name)] = key
         env.update({n: self.env[n] for n in overrides})
         return env
+
+    def _load(self, env: Mapping[str, str]) -> Settings:
+        return load_settings(env, self.fields.catalogue)
 
     def _build_strict(
         self, data: Mapping[str, Any], keys: Mapping[str, str]
     ) -> tuple[list[str], Settings | None]:
         """Settings from these values, or the problems in the words of the page."""
         try:
-            settings = load_settings(self._mapping(data, keys))
+            settings = self._load(self._mapping(data, keys))
         except ConfigError as exc:
-            labels = _field_labels()
-            return [f"{labels.get(p.var, p.var)}: {p.message}" for p in exc.problems], None
+            label = self.fields.env_label
+            return [f"{label(p.var)}: {p.message}" for p in exc.problems], None
         if settings.provider not in REGISTRY:
             return [
                 _("{label} is not available in this version of aoa").format(
-                    label=provider_label(settings.provider)
+                    label=self.fields.label(settings.provider)
                 )
             ], None
         return [], settings
@@ -510,7 +424,7 @@ class Controller:
         problems: list[str] = []
         for _attempt in range(len(env) + 1):
             try:
-                settings = load_settings(env)
+                settings = self._load(env)
             except ConfigError as exc:
                 problems += exc.lines
                 bad = {p.var for p in exc.problems} & env.keys()
@@ -533,13 +447,13 @@ class Controller:
             for line in problems:
                 log.warning("ignored setting: %s", line)
             return problems, settings
-        return problems, load_settings({"AOA_TYPE": "demo"})
+        return problems, self._load({"AOA_TYPE": "demo"})
 
     def _merge(self, data: dict[str, Any], changes: Mapping[str, Any]) -> list[str]:
         """Apply page changes to `data` in place; problems for wrong shapes or env fields."""
         problems: list[str] = []
         overrides = self.env_overrides
-        labels = _field_labels()
+        label = self.fields.env_label
 
         def settable(env_names: Sequence[str]) -> bool:
             hit = [n for n in env_names if n in overrides]
@@ -548,22 +462,22 @@ class Controller:
                     _(
                         "{field} is set by the environment variable {name} and cannot be changed "
                         "here"
-                    ).format(field=labels.get(hit[0], hit[0]), name=hit[0])
+                    ).format(field=label(hit[0]), name=hit[0])
                 )
             return not hit
 
-        for field, env_name in GLOBAL_FIELDS.items():
+        for field, env_name in self.fields.global_fields.items():
             if field not in changes:
                 continue
             value = changes[field]
             if field == "port" and not (isinstance(value, int) and not isinstance(value, bool)):
                 problems.append(_("Port: {value!r} is not a whole number").format(value=value))
             elif field != "port" and not isinstance(value, str):
-                problems.append(_("{field}: expected text").format(field=labels[env_name]))
+                problems.append(_("{field}: expected text").format(field=label(env_name)))
             elif settable([env_name]) and data.get(field) != value:
                 data[field] = value
         for provider, values in (changes.get("providers") or {}).items():
-            fields = provider_fields(provider)
+            fields = self.fields.provider_vars(provider)
             if not fields or not isinstance(values, Mapping):
                 problems.append(_("Unknown provider {name!r}").format(name=provider))
                 continue
@@ -576,34 +490,47 @@ class Controller:
                     continue
                 if stored.get(field, _MISSING) == value:
                     continue  # unchanged: fine even when the environment owns it
-                label = labels[fields[field][0]]
-                if field == "aliases":
-                    problem = _check_aliases(value)
-                    if problem:
-                        problems.append(f"{label}: {problem}")
-                        continue
-                elif field == "safety" and value not in ("", *GEMINI_SAFETY_LEVELS):
-                    problems.append(f"{label}: " + _("not a known safety level"))
-                    continue
-                elif not isinstance(value, str):
-                    problems.append(f"{label}: " + _("expected text"))
-                    continue
-                if settable(fields[field]):
-                    stored[field] = value.strip() if isinstance(value, str) else dict(value)
+                new, problem = page_value(fields[field][0], value)
+                if problem:
+                    problems.append(f"{label(fields[field][0].name)}: {problem}")
+                elif settable([v.name for v in fields[field]]):
+                    stored[field] = new
         return problems
+
+    def _given_keys(self, changes: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
+        """Keys typed on the page and sent with a save (provider -> key), and what is wrong."""
+        given: dict[str, str] = {}
+        problems: list[str] = []
+        providers = changes.get("providers")
+        if not isinstance(providers, Mapping):
+            return given, problems
+        for name, values in providers.items():
+            if not isinstance(values, Mapping) or "key" not in values:
+                continue
+            if name not in self.fields.keyed:
+                continue
+            key = values["key"]
+            if not isinstance(key, str):
+                label = self.fields.env_label(self.fields.key_env_var(name))
+                problems.append(f"{label}: " + _("expected text"))
+            elif any(c.isspace() or not c.isprintable() for c in key.strip()):
+                problems.append(_("A key must not contain spaces or line breaks"))
+            elif key.strip():
+                given[name] = key.strip()
+        return given, problems
 
     def _redirected_keys(self, old: Settings, new: Settings, given: Mapping[str, str]) -> list[str]:
         """Providers whose key would now go to a new endpoint or proxy host without being
         entered again: whoever holds a (stolen) page session must not redirect a stored key."""
         problems: list[str] = []
-        for name in KEYED_PROVIDERS:
+        for name in self.fields.keyed:
             before, after = old.providers.get(name), new.providers.get(name)
             if before is None or after is None or not before.api_key:
                 continue
             if not _key_redirected(before.endpoint, before.proxy, after.endpoint, after.proxy):
                 continue
-            label = provider_label(name)
-            env_name = key_env_var(name)
+            label = self.fields.label(name)
+            env_name = self.fields.key_env_var(name)
             if env_name in self.env_overrides:
                 problems.append(
                     _(
@@ -624,50 +551,7 @@ class Controller:
 
     async def test_connection(self, name: str) -> tuple[bool, str]:
         """Make one cheap real call (the model list) with this provider's settings."""
-        label = provider_label(name)
-        if name not in REGISTRY:
-            return False, _("{label} is not available in this version of aoa").format(label=label)
-        ps = self._settings.providers.get(name)
-        if ps is None:
-            return False, _("Unknown provider {name!r}").format(name=name)
-        provider = get_provider(ps)
-        if provider.kind is ProviderKind.LOCAL:
-            return True, _("The demo provider answers offline; there is nothing to connect to.")
-        if not ps.endpoint:
-            return False, _("Set the endpoint for {label} and save first.").format(label=label)
-        if not ps.api_key:
-            return False, _("No API key for {label}: add one first.").format(label=label)
-        request = provider.models_request(ps.api_key)
-        if request is None:
-            return False, _("{label} has no model list to test with.").format(label=label)
-        host = urlsplit(request.url).hostname or "?"
-        try:
-            async with (
-                _session(ps.proxy) as session,
-                session.request(
-                    request.method, request.url, headers=request.headers, data=request.body
-                ) as response,
-            ):
-                status = response.status
-                body = await response.content.read(1 << 20) if status == 200 else b""
-        except asyncio.TimeoutError:
-            return False, _("{label} did not answer within {seconds:g} seconds.").format(
-                label=label, seconds=TEST_TIMEOUT
-            )
-        except aiohttp.ClientConnectorCertificateError:
-            return False, _(
-                "The security certificate of {host} was not accepted; check the endpoint."
-            ).format(host=host)
-        except aiohttp.ClientConnectorError as exc:
-            reason = exc.os_error.strerror or str(exc.os_error)
-            return False, _(
-                "Could not connect to {host}: {reason}. Check the endpoint{proxy}."
-            ).format(host=host, reason=reason, proxy=_(" and the proxy") if ps.proxy else "")
-        except (aiohttp.ClientError, OSError) as exc:
-            return False, _("The connection to {host} failed ({error}).").format(
-                host=host, error=type(exc).__name__
-            )
-        return _explain(label, status, body)
+        return await check_connection(self._settings, name, self.fields.label(name))
 
 
 _MISSING: Final = object()
@@ -684,7 +568,7 @@ def exposure_warning(settings: Settings) -> str | None:
     """
     if settings.is_loopback or settings.access_token:
         return None
-    if not any(ps.api_key for name, ps in settings.providers.items() if name in KEYED_PROVIDERS):
+    if not any(ps.api_key for ps in settings.providers.values()):
         return None
     return _(
         "listening on {host} with a stored API key and no access token: anyone who can reach "
@@ -698,26 +582,6 @@ def _exposure_question(host: str) -> str:
         "keys, because no access token is set. Set an access token first, or confirm to save "
         "anyway."
     ).format(host=host)
-
-
-def _given_keys(changes: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """Keys typed on the page and sent with a save (provider -> key), and what is wrong."""
-    given: dict[str, str] = {}
-    problems: list[str] = []
-    providers = changes.get("providers")
-    if not isinstance(providers, Mapping):
-        return given, problems
-    for name, values in providers.items():
-        if not isinstance(values, Mapping) or "key" not in values or name not in KEYED_PROVIDERS:
-            continue
-        key = values["key"]
-        if not isinstance(key, str):
-            problems.append(f"{provider_label(name)}, " + _("API key") + ": " + _("expected text"))
-        elif any(c.isspace() or not c.isprintable() for c in key.strip()):
-            problems.append(_("A key must not contain spaces or line breaks"))
-        elif key.strip():
-            given[name] = key.strip()
-    return given, problems
 
 
 def _key_redirected(old_endpoint: str, old_proxy: str, endpoint: str, proxy: str) -> bool:
@@ -737,105 +601,7 @@ def _proxy_host(proxy: str) -> tuple[str, int | None] | None:
         return (proxy, None)
 
 
-def _check_aliases(value: object) -> str | None:
-    if not isinstance(value, Mapping):
-        return _("expected a table of requested model -> upstream model")
-    for requested, upstream in value.items():
-        problem = _check_alias_name(requested) or _check_alias_name(upstream)
-        if problem:
-            return problem
-    return None
-
-
-def _explain(label: str, status: int, body: bytes) -> tuple[bool, str]:
-    """An HTTP status from the model list, in plain words."""
-    if status == 200:
-        import json
-
-        try:
-            count = len(json.loads(body).get("data") or [])
-        except (ValueError, AttributeError, TypeError):
-            count = 0
-        return True, _("Connected to {label}: the key works (models listed: {count}).").format(
-            label=label, count=count
-        )
-    if status in (401, 403):
-        return False, _("{label} refused the key (HTTP {status}). Check the API key.").format(
-            label=label, status=status
-        )
-    if status == 404:
-        return False, _(
-            '{label} answered "not found" (HTTP 404). Check the endpoint address and API version.'
-        ).format(label=label)
-    if status == 429:
-        return True, _(
-            "{label} is reachable but is limiting requests right now (HTTP 429); try again later."
-        ).format(label=label)
-    if status >= 500:
-        return False, _(
-            "{label} had a problem on its side (HTTP {status}); try again later."
-        ).format(label=label, status=status)
-    return False, _("{label} answered with HTTP {status}.").format(label=label, status=status)
-
-
-def _session(proxy: str) -> aiohttp.ClientSession:
-    timeout = aiohttp.ClientTimeout(total=TEST_TIMEOUT)
-    connector: aiohttp.BaseConnector
-    if proxy:
-        from aiohttp_socks import ProxyConnector
-
-        connector = ProxyConnector.from_url(proxy, rdns=True)
-    else:
-        connector = aiohttp.TCPConnector()
-    return aiohttp.ClientSession(connector=connector, timeout=timeout, trust_env=not proxy)
-
-
-def _bind_problem(host: str, port: int, own: tuple[str, int] | None = None) -> str | None:
-    """Why the gateway could not listen on host:port, or None (checked before saving).
-
-    `own` is where aoa itself listens now: the gateway lets go of it before binding the new
-    address, so a clash with it is no reason to refuse.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as sock:
-            if hasattr(socket, "SO_REUSEADDR"):  # same rule as the server: TIME_WAIT is fine
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((host.strip("[]"), port))
-    except socket.gaierror:
-        return _("Bind address: {host} is not an address of this computer").format(host=host)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE and own is not None and _overlaps(own, host, port):
-            return None  # our own listener; the rebind reports any other program it meets
-        if exc.errno == errno.EADDRINUSE:
-            return _("Port {port} is already in use by another program; pick another port.").format(
-                port=port
-            )
-        if exc.errno == errno.EACCES:
-            return _("Port {port} needs administrator rights; pick a port above 1024.").format(
-                port=port
-            )
-        return _("Cannot listen on {host}:{port}: {error}").format(
-            host=host, port=port, error=exc.strerror
-        )
-    return None
-
-
-def _overlaps(own: tuple[str, int], host: str, port: int) -> bool:
-    """Whether a listener on `own` can be what blocks host:port (same port; a wildcard address
-    on either side, or the same address)."""
-    own_host, own_port = own
-    if own_port != port:
-        return False
-    wild = ("0.0.0.0", "::", "", "[::]")
-    return own_host in wild or host in wild or own_host.strip("[]") == host.strip("[]")
-
-
 def _default_command() -> list[str]:
     from aoa_desktop import autostart
 
     return autostart.default_command()
-
-
-def _is_api(rec: RequestRecord) -> bool:
-    return rec.path.startswith("/v1/")

@@ -9,7 +9,6 @@ exception, so the tray can show it and let the user pick another port. No UI imp
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import threading
 from collections.abc import Callable, Coroutine
@@ -18,9 +17,9 @@ from typing import Any, Literal, TypeVar
 
 from aiohttp import web
 
+from aoa_desktop.ports import bind_error, is_in_use
 from aoa_proxy.app import create_app
 from aoa_proxy.config import Settings
-from aoa_proxy.i18n import _
 from aoa_proxy.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -247,20 +246,5 @@ class GatewayThread:
 
 def _bind_failure(settings: Settings, exc: OSError) -> GatewayStatus:
     host, port = settings.host, settings.port
-    if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", -1)):
-        message = _(
-            "Port {port} on {host} is already in use by another program; "
-            "choose another port in Settings."
-        )
-        in_use = True
-    elif exc.errno in (errno.EACCES, errno.EPERM):
-        message = _("Not allowed to listen on port {port}; choose a port above 1023 in Settings.")
-        in_use = False
-    elif exc.errno == errno.EADDRNOTAVAIL:
-        message = _("{host} is not an address of this computer; check the bind address.")
-        in_use = False
-    else:
-        message = _("Cannot listen on {host}:{port}: {reason}")
-        in_use = False
-    text = message.format(host=host, port=port, reason=exc.strerror or str(exc))
-    return GatewayStatus("failed", host, port, error=text, port_in_use=in_use)
+    error = bind_error(host, port, exc)
+    return GatewayStatus("failed", host, port, error=error, port_in_use=is_in_use(exc))

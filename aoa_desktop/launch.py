@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-# Third-party modules only the desktop extra brings; checked before aoa_desktop.app is imported,
+# Third-party modules only the desktop extra brings; checked before aoa_desktop.shell is imported,
 # wherever inside it they are imported (pystray itself only when a tray is shown).
 _REQUIRED = ("keyring", "PIL", "pystray")
 
@@ -16,7 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = _missing_desktop_module()
     if missing:
         return _headless(list(sys.argv[1:] if argv is None else argv), missing)
-    from aoa_desktop.app import main as desktop_main
+    from aoa_desktop.shell import main as desktop_main
 
     return desktop_main(argv)
 

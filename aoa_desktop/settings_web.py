@@ -25,20 +25,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from aoa_desktop.controller import (
-    GLOBAL_FIELDS,
-    KEYED_PROVIDERS,
-    Confirmation,
-    Controller,
-    key_env_var,
-    provider_fields,
-    provider_label,
-)
+from aoa_desktop.controller import Confirmation, Controller
 from aoa_desktop.keys import ACCESS_TOKEN
 from aoa_desktop.settings_session import SessionBook
 from aoa_proxy import __version__
 from aoa_proxy.app import SELF_GUARDED
-from aoa_proxy.config import GEMINI_SAFETY_LEVELS, PROVIDERS, is_loopback_host, load_settings
+from aoa_proxy.catalogue import Kind, Var
+from aoa_proxy.config import ProviderSettings, is_loopback_host
 from aoa_proxy.hardening import loggable
 from aoa_proxy.i18n import LANGUAGES, _, current_language
 from aoa_proxy.providers import REGISTRY
@@ -308,7 +301,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     streams = request.app[STREAMS].queues
     streams.add(queue)
-    controller.request_listeners.append(push)
+    listeners = controller.runtime.listeners if controller.runtime else []
+    listeners.append(push)
     try:
         await response.write(b": live\n\n")
         while True:
@@ -326,7 +320,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
     finally:
         streams.discard(queue)
         with contextlib.suppress(ValueError):
-            controller.request_listeners.remove(push)
+            listeners.remove(push)
     with contextlib.suppress(ConnectionResetError, RuntimeError):
         await response.write_eof()
     return response
@@ -377,47 +371,51 @@ def record_json(rec: RequestRecord) -> dict[str, Any]:
 
 
 def state(controller: Controller) -> dict[str, Any]:
-    """Everything the page shows, as JSON. Keys appear only as stored yes/no + last 4."""
+    """Everything the page shows, as JSON. Keys appear only as stored yes/no + last 4.
+
+    Each provider's fields come from the catalogue with what the page needs to draw them
+    (`widget`, `choices`) and the order of its rows, so a new provider needs no page edit.
+    """
     settings = controller.settings
     stored = controller.stored
     overrides = controller.env_overrides
-    defaults = load_settings({})
+    fields = controller.fields
 
     def field(value: Any, env_names: tuple[str, ...], placeholder: Any = "") -> dict[str, Any]:
         env_name = next((n for n in env_names if n in overrides), None)
         return {"value": value, "env": env_name, "placeholder": placeholder}
 
     global_fields: dict[str, Any] = {}
-    for name, env_name in GLOBAL_FIELDS.items():
-        if env_name in overrides:
-            global_fields[name] = field(controller.env[env_name].strip(), (env_name,))
-        else:
-            global_fields[name] = field(stored.get(name, ""), (env_name,))
+    for name, env_name in fields.global_fields.items():
+        from_env = env_name in overrides
+        value = controller.env[env_name].strip() if from_env else stored.get(name, "")
+        default = fields.catalogue.var(env_name).value_default
+        global_fields[name] = field(value, (env_name,), default)
     global_fields["provider"]["placeholder"] = settings.provider
-    global_fields["host"]["placeholder"] = defaults.host
-    global_fields["port"]["placeholder"] = defaults.port
 
     providers: dict[str, Any] = {}
-    for name in PROVIDERS:
+    for entry in fields.catalogue.providers:
+        name = entry.name
         ps = settings.providers.get(name)
-        default = defaults.providers.get(name)
         mine = (stored.get("providers") or {}).get(name, {})
-        fields: dict[str, Any] = {}
-        for fname, env_names in provider_fields(name).items():
-            effective = _effective(ps, fname)
-            value = effective if set(env_names) & overrides else mine.get(fname, "")
-            if fname == "aliases" and not value:
-                value = {}
-            fields[fname] = field(value, env_names, _effective(default, fname))
-        entry: dict[str, Any] = {
-            "label": provider_label(name),
+        page_fields: dict[str, Any] = {}
+        for fname, page_vars in entry.form_fields().items():
+            var = page_vars[0]
+            env_names = tuple(v.name for v in page_vars)
+            value = _effective(ps, var) if set(env_names) & overrides else mine.get(fname, "")
+            shown = field(_shown(var, value), env_names, var.value_default)
+            page_fields[fname] = {**shown, **_widget(var)}
+        keyed = name in fields.keyed
+        providers[name] = {
+            "label": fields.label(name),
             "available": name in REGISTRY,
             "configured": controller.is_configured(name),
-            "fields": fields,
+            "fields": page_fields,
+            "rows": _rows(page_fields, keyed),
         }
-        if name in KEYED_PROVIDERS:
-            entry["key"] = {**controller.key_status(name), "env_name": key_env_var(name)}
-        providers[name] = entry
+        if keyed:
+            key = {**controller.key_status(name), "env_name": fields.key_env_var(name)}
+            providers[name]["key"] = key
 
     runtime = controller.runtime
     return {
@@ -426,33 +424,61 @@ def state(controller: Controller) -> dict[str, Any]:
         "active": settings.provider,
         "paused": bool(runtime and runtime.paused),
         "global": global_fields,
-        "access_token": {**controller.key_status(ACCESS_TOKEN), "env_name": "AOA_ACCESS_TOKEN"},
+        "access_token": {**controller.key_status(ACCESS_TOKEN), "env_name": fields.token_var},
         "start_at_login": controller.autostart_enabled(),
         "language": current_language(),
         "languages": LANGUAGES,  # each in its own language; "" (the OS's) is page_strings'
         "providers": providers,
-        "safety_levels": list(GEMINI_SAFETY_LEVELS),
         "keyring": {"available": controller.keys.available, "problem": controller.keys.problem},
         "problems": [
             p
             for p in (controller.load_problem, controller.keys.problem, controller.gateway_problem)
             if p
         ],
-        "recent": [record_json(r) for r in list(controller.recent)[-50:]],
+        "recent": [record_json(r) for r in list(runtime.recent if runtime else ())[-50:]],
         "now": time.time(),
     }
 
 
-def _effective(ps: Any, fname: str) -> Any:
+# A provider's rows on the page, top to bottom ("key": its API key). The catalogue's order is
+# --help's; a field this list lacks (a new provider's own) comes just before the key.
+_ROWS: Final = ("endpoint", "api_version", "model", "safety", "proxy", "key", "aliases")
+
+
+def _rows(fields: dict[str, Any], keyed: bool) -> list[str]:
+    rank = {name: float(i) for i, name in enumerate(_ROWS)}
+    rows = [*fields, "key"] if keyed else list(fields)
+    return sorted(rows, key=lambda row: rank.get(row, rank["key"] - 0.5))
+
+
+def _widget(var: Var) -> dict[str, Any]:
+    """How the page edits a field: a text box (wide for addresses), a list, or the alias table."""
+    if var.kind is Kind.ALIASES:
+        return {"widget": "aliases"}
+    if var.kind is Kind.CHOICE:
+        return {"widget": "choice", "choices": list(var.choices)}
+    if var.kind in (Kind.URL, Kind.HTTP_PROXY, Kind.SOCKS_PROXY):
+        return {"widget": "wide"}
+    return {"widget": "text"}
+
+
+def _shown(var: Var, value: Any) -> Any:
+    """A value as its widget shows it: a table for aliases, a choice as listed."""
+    if var.kind is Kind.ALIASES:
+        return value or {}
+    if var.kind is Kind.CHOICE and isinstance(value, str):
+        return next((c for c in var.choices if c.lower() == value.lower()), value)
+    return value
+
+
+def _effective(ps: ProviderSettings | None, var: Var) -> Any:
+    """The value in use (the environment's, when it sets the field)."""
     if ps is None:
         return ""
-    if fname == "proxy":
-        return mask_login(str(ps.proxy))  # a login from the keyring or the environment
-    if fname == "aliases":
-        return dict(ps.aliases)
-    if fname == "api_version":
-        return str(ps.api_version)
-    return str(getattr(ps, fname, ""))
+    if var.kind in (Kind.HTTP_PROXY, Kind.SOCKS_PROXY):
+        return mask_login(ps.proxy)  # a login from the keyring or the environment
+    value: Any = getattr(ps, var.field, "")
+    return dict(value) if var.kind is Kind.ALIASES else str(value)
 
 
 def page_strings() -> dict[str, str]:

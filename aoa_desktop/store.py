@@ -25,6 +25,7 @@ from typing import Any, Final
 import platformdirs
 
 from aoa_desktop.private import DIR_MODE, FILE_MODE, private_dir, tighten
+from aoa_proxy.catalogue import CATALOGUE, Kind
 from aoa_proxy.i18n import _
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,15 @@ SCHEMA_VERSION: Final = 1
 FILE_NAME: Final = "settings.json"
 MAX_BYTES: Final = 1 << 20  # a settings file is a few KiB; anything bigger is not ours
 MAX_DEPTH: Final = 32  # known fields nest 4 deep; deeper would strain copy.deepcopy and json
-_GLOBAL_TEXT: Final = ("provider", "host", "language")
-_PROVIDER_TEXT: Final = ("endpoint", "model", "proxy", "api_version", "safety")
+# The page's fields, from the provider catalogue: text, but for `port` and `aliases`.
+_GLOBAL_TEXT: Final = tuple(
+    v.form for v in CATALOGUE.gateway.vars if v.form and v.kind is not Kind.INT
+)
+_PROVIDER_TEXT: Final = tuple(
+    dict.fromkeys(
+        v.form for p in CATALOGUE.providers for v in p.vars if v.form and v.kind is not Kind.ALIASES
+    )
+)
 
 
 class StoreError(Exception):

@@ -2,7 +2,7 @@
 
 pystray picks its backend at first import, and its X backend opens the display right then, so
 the import happens inside `Tray.run()`, after `menu_backend()` has chosen a backend that has a
-real menu. Everything the menu does is a call into `TrayActions` (implemented by app.py), so
+real menu. Everything the menu does is a call into `TrayActions` (implemented by shell.py), so
 this file holds no application logic.
 """
 

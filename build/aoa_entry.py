@@ -6,7 +6,7 @@ relative imports) cannot be the entry; this wrapper imports the package by its a
 
 from __future__ import annotations
 
-from aoa_desktop.app import main
+from aoa_desktop.shell import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -206,7 +206,8 @@ function renderProviders() {
   const tabs = $("#tabs"), panels = $("#panels");
   tabs.textContent = "";
   panels.textContent = "";
-  const names = Object.keys(state.providers).filter((n) => n !== "demo");
+  // A provider with nothing to set (the offline demo) gets no tab.
+  const names = Object.keys(state.providers).filter((n) => state.providers[n].rows.length > 0);
   if (!current || !names.includes(current)) current = names.includes(state.active) ? state.active : names[0];
   for (const name of names) {
     const p = state.providers[name];
@@ -226,53 +227,78 @@ function showTab() {
   for (const panel of $$("#panels .panel")) panel.hidden = panel.dataset.name !== current;
 }
 
+// The rows come from the state, in its order (p.rows; "key" is the API key row), each field
+// drawn as its `widget` says: a provider added to the catalogue needs no change here.
 function renderPanel(name, p) {
   const panel = $("#provider-panel").content.firstElementChild.cloneNode(true);
   panel.dataset.name = name;
   translate(panel);
-  for (const box of $$("[data-field]", panel)) {
-    const fname = box.dataset.field;
-    const field = p.fields[fname];
-    const label = $("[data-for='" + fname + "']", panel);
-    if (!field) { box.remove(); label.remove(); continue; }
-    const id = "p-" + name + "-" + fname;
-    label.setAttribute("for", id);
-    if (fname === "aliases") {
-      const tbody = $("tbody", box);
-      for (const [a, b] of Object.entries(field.value || {})) aliasRow(tbody, a, b, Boolean(field.env));
-      const add = $(".add-alias", box);
-      add.disabled = Boolean(field.env);
-      add.addEventListener("click", () => { $(".alias-from", aliasRow(tbody)).focus(); markDirty(); });
-      validateAliases(tbody);
-    } else if (fname === "safety") {
-      const select = $("select", box);
-      select.id = id;
-      select.append(el("option", { value: "", textContent: t("default", { value: field.placeholder }) }));
-      for (const level of state.safety_levels) select.append(el("option", { value: level, textContent: level }));
-      select.value = field.value || "";
-      select.disabled = Boolean(field.env);
-      select.addEventListener("change", markDirty);
+  const form = $(".form", panel);
+  for (const row of p.rows) {
+    if (row === "key") {
+      const box = el("div", { class: "key" });
+      form.append(el("label", { textContent: t("api_key") }), box);
+      renderKey(box, name, p.key);
     } else {
-      const input = $("input", box);
-      input.id = id;
-      setInput(input, field);
-      input.addEventListener("input", markDirty);
-      if (fname === "endpoint" || fname === "proxy") {
-        // A stored key goes to a new address only when it is entered again (see save()).
-        input.addEventListener("input", () => {
-          const moved = $$("[data-field='endpoint'] input, [data-field='proxy'] input", panel)
-            .some((i) => i.value.trim() !== String(p.fields[i.closest("[data-field]").dataset.field].value || ""));
-          const hint = $(".key-again", panel);
-          if (hint) hint.hidden = !moved;
-        });
-      }
+      form.append(...fieldRow(name, row, p, panel));
     }
-    if (field.env) box.append(el("small", { class: "env", textContent: t("from_env", { name: field.env }) }));
   }
-  renderKey($(".key", panel), name, p.key);
   const button = $(".test", panel), result = $(".test-result", panel);
   button.addEventListener("click", () => testConnection(name, button, result));
   return panel;
+}
+
+function fieldRow(name, fname, p, panel) {
+  const field = p.fields[fname];
+  const id = "p-" + name + "-" + fname;
+  const locked = Boolean(field.env);
+  const label = el("label", { textContent: t(fname) });
+  label.setAttribute("for", id);
+  const box = el("div");
+  box.dataset.field = fname;
+  if (field.widget === "aliases") {
+    const tbody = el("tbody");
+    const head = el("tr", {}, el("th", { textContent: t("requested") }), el("th"),
+      el("th", { textContent: t("upstream") }), el("th"));
+    const add = el("button", { type: "button", class: "small add-alias", textContent: t("add_alias"), disabled: locked });
+    add.addEventListener("click", () => { $(".alias-from", aliasRow(tbody)).focus(); markDirty(); });
+    box.append(el("table", { class: "aliases" }, el("thead", {}, head), tbody), add);
+    addHelp(box, fname);
+    box.append(el("small", { class: "invalid alias-problem" }));
+    for (const [a, b] of Object.entries(field.value || {})) aliasRow(tbody, a, b, locked);
+    validateAliases(tbody);
+  } else if (field.widget === "choice") {
+    const select = el("select", { id, disabled: locked });
+    select.append(el("option", { value: "", textContent: t("default", { value: field.placeholder }) }));
+    for (const choice of field.choices) select.append(el("option", { value: choice, textContent: choice }));
+    select.value = field.value || "";
+    select.addEventListener("change", markDirty);
+    box.append(select);
+    addHelp(box, fname);
+  } else {
+    const input = el("input", { id, autocomplete: "off", spellcheck: false });
+    if (field.widget === "wide") input.className = "wide";
+    setInput(input, field);
+    input.addEventListener("input", markDirty);
+    if (fname === "endpoint" || fname === "proxy") {
+      // A stored key goes to a new address only when it is entered again (see save()).
+      input.addEventListener("input", () => {
+        const moved = $$("[data-field='endpoint'] input, [data-field='proxy'] input", panel)
+          .some((i) => i.value.trim() !== String(p.fields[i.closest("[data-field]").dataset.field].value || ""));
+        const hint = $(".key-again", panel);
+        if (hint) hint.hidden = !moved;
+      });
+    }
+    box.append(input);
+    addHelp(box, fname);
+  }
+  if (field.env) box.append(el("small", { class: "env", textContent: t("from_env", { name: field.env }) }));
+  return [label, box];
+}
+
+function addHelp(box, fname) {
+  const help = T[fname + "_help"];
+  if (help) box.append(el("small", { class: "help", textContent: help }));
 }
 
 function renderRecent() {

@@ -15,11 +15,13 @@ import pytest
 from aiohttp import web
 
 from aoa_desktop.autostart import XdgAutostart
-from aoa_desktop.controller import KEYED_PROVIDERS, Controller
+from aoa_desktop.controller import Controller
+from aoa_desktop.fields import KEYED_PROVIDERS
 from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore, proxy_login_name
 from aoa_desktop.settings_session import SessionBook
 from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes, settings_url
 from aoa_proxy.app import create_app
+from aoa_proxy.catalogue import CATALOGUE, Catalogue
 from aoa_proxy.runtime import Runtime
 from tests.secret_service import PrivateKeyring, secret_service_backend, session_env
 
@@ -83,6 +85,7 @@ class Launcher:
         env: Mapping[str, str] | None = None,
         *,
         on_settings_port: bool = False,
+        catalogue: Catalogue = CATALOGUE,
     ) -> Desktop:
         """A launch on a free port, or (on_settings_port) on the port its settings name."""
         controller = Controller(
@@ -91,6 +94,7 @@ class Launcher:
             keys,
             autostart=XdgAutostart(self.autostart_dir),
             launch_command=["aoa"],
+            catalogue=catalogue,
         )
         runtime = Runtime(controller.settings)
         controller.attach(runtime)

@@ -36,6 +36,7 @@ def test_environment_overrides_stored_values_and_is_read_only(tmp_path: Path) ->
         "value": "https://env.openai.azure.com/",
         "env": "AZURE_ENDPOINT",
         "placeholder": "",
+        "widget": "wide",
     }
     assert page["fields"]["model"]["env"] is None
     assert page["key"] == {
@@ -180,7 +181,8 @@ async def test_port_in_use_is_refused_and_free_port_moves_with_a_link(
             answer = await r.json()
     assert not answer["ok"]
     assert answer["problems"] == [
-        f"Port {taken} is already in use by another program; pick another port."
+        f"Port {taken} on 127.0.0.1 is already in use by another program; "
+        "choose another port in Settings."
     ]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import logging
 import secrets
+import socket
 import urllib.error
 import urllib.request
 import webbrowser
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from aoa_desktop.app import Shell
 from aoa_desktop.controller import Controller
 from aoa_desktop.gateway import GatewayThread
 from aoa_desktop.keys import KeyStore
 from aoa_desktop.settings_session import ENTRY_TTL, MAX_SESSIONS, SessionBook
-from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes
+from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes, state
+from aoa_desktop.shell import Shell
 from aoa_desktop.store import SettingsStore
 from aoa_proxy.runtime import Runtime
 from tests.desktop_settings.conftest import page_session
@@ -210,6 +211,22 @@ def test_bind_address_change_on_the_same_port_rebinds_and_logs_the_real_address(
     assert app.controller.save({"host": "127.0.0.1"}) == []
     wait_for("the gateway back on 127.0.0.1", lambda: app.gateway.status.bound_host == "127.0.0.1")
     assert health(app.port)
+
+
+def test_the_shell_tells_the_controller_where_the_gateway_is_and_why_not(app: App) -> None:
+    """The two attributes the controller documents as the shell's: the real listener (for the
+    port check before a save) and the gateway's problem (shown on the page)."""
+    assert app.controller.address == ("127.0.0.1", app.port)
+    assert app.controller.gateway_problem is None
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        status = app.gateway.restart(replace(app.controller.settings, port=taken))
+    assert status.state == "failed"
+    assert app.controller.gateway_problem == status.error
+    assert status.error in state(app.controller)["problems"]
+    assert app.controller.address == ("127.0.0.1", app.port)  # still serving where it was
 
 
 def test_moved_link_carries_a_fresh_code(app: App) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from aoa_desktop.gateway import GatewayThread
+from aoa_desktop.ports import bind_error, bind_problem, unprivileged_port_start
 from aoa_proxy.config import Settings, load_settings
 from aoa_proxy.runtime import Runtime
 from tests.desktop_shell.conftest import Upstream, chat, health
@@ -46,12 +48,11 @@ def test_port_in_use_is_a_status_and_the_app_stays_reachable(gateway: GatewayThr
         blocker.listen()
         port = blocker.getsockname()[1]
         settings = _settings(port)
+        before_saving = bind_problem("127.0.0.1", port)  # the settings page's check
         status = gateway.start(settings, Runtime(settings))
     assert status.state == "failed" and status.port_in_use
-    assert status.error == (
-        f"Port {port} on 127.0.0.1 is already in use by another program; "
-        "choose another port in Settings."
-    )
+    said = f"Port {port} on 127.0.0.1 is already in use by another program; "
+    assert status.error == before_saving == said + "choose another port in Settings."
     assert status.reachable and status.page_port != port
     assert health(status.page_port) == {"status": "ok", "provider": "demo", "version": "0.1.0"}
 
@@ -162,3 +163,37 @@ def _collect_garbage() -> Iterator[None]:
     import gc
 
     gc.collect()
+
+
+def test_an_address_of_another_computer_is_named_so_by_the_check_and_the_gateway(
+    gateway: GatewayThread,
+) -> None:
+    port = free_port()
+    settings = replace(_settings(port), host="192.0.2.1")  # TEST-NET-1: never this computer's
+    status = gateway.start(settings, Runtime(settings))
+    assert status.state == "failed" and not status.port_in_use
+    assert status.error == bind_problem("192.0.2.1", port)
+    assert status.error == "192.0.2.1 is not an address of this computer; check the bind address."
+
+
+def test_a_refused_low_port_names_the_lowest_port_this_computer_allows() -> None:
+    lowest = unprivileged_port_start()
+    denied = PermissionError(errno.EACCES, "Permission denied")
+    if lowest > 1:
+        assert bind_error("127.0.0.1", lowest - 1, denied) == (
+            f"Port {lowest - 1} needs administrator rights, like every port below {lowest}; "
+            f"choose port {lowest} or higher in Settings."
+        )
+    # At or above it a refusal has another cause (a security module, a firewall): said as is.
+    assert bind_error("127.0.0.1", max(lowest, 1024), denied) == (
+        f"Cannot listen on 127.0.0.1:{max(lowest, 1024)}: Permission denied"
+    )
+
+
+def test_the_lowest_unprivileged_port_comes_from_the_linux_setting(tmp_path: Path) -> None:
+    setting = tmp_path / "ip_unprivileged_port_start"
+    setting.write_text("80\n")
+    assert unprivileged_port_start(setting, "linux") == 80
+    assert unprivileged_port_start(tmp_path / "missing", "linux") == 1024
+    assert unprivileged_port_start(setting, "darwin") == 1024
+    assert unprivileged_port_start(setting, "win32") == 0

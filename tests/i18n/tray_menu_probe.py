@@ -12,9 +12,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from aoa_desktop.controller import provider_label
+from aoa_desktop.fields import FIELDS
 from aoa_desktop.tray import IconState, Tray
-from aoa_proxy.config import PROVIDERS
 from aoa_proxy.i18n import set_language
 
 
@@ -28,7 +27,7 @@ class _Actions:
         return "running", ""
 
     def providers(self) -> Sequence[tuple[str, str]]:
-        return [(name, provider_label(name)) for name in PROVIDERS]
+        return FIELDS.providers()
 
     def active_provider(self) -> str:
         return "demo"

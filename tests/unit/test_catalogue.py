@@ -1,5 +1,6 @@
-"""The provider catalogue: one entry per variable, consistent with the settings it fills, the
-provider classes and the desktop's page fields, and enough on its own to add a provider."""
+"""The provider catalogue: one entry per variable, consistent with the settings it fills and the
+provider classes, and enough on its own to add a provider (the desktop side of that:
+tests/desktop_settings/test_settings_new_provider.py)."""
 
 from __future__ import annotations
 
@@ -99,28 +100,6 @@ def test_proxy_urls_go_to_the_variable_of_their_scheme():
     assert gemini.proxy_var("socks5://127.0.0.1:1080") == CATALOGUE.var("GEMINI_SOCKS_PROXY")
     assert gemini.proxy_var("http://127.0.0.1:3128") == CATALOGUE.var("GEMINI_HTTP_PROXY")
     assert CATALOGUE.provider("demo").proxy_var("http://x") is None
-
-
-def test_page_fields_are_the_ones_the_desktop_controller_edits():
-    # The desktop still keeps its own copy; this keeps the two equal until it uses the catalogue.
-    from aoa_desktop.controller import (
-        GLOBAL_FIELDS,
-        KEYED_PROVIDERS,
-        LABELS,
-        key_env_var,
-        provider_fields,
-    )
-
-    keyed = tuple(p.name for p in CATALOGUE.providers if p.key_var)
-    assert keyed == KEYED_PROVIDERS
-    for entry in CATALOGUE.providers:
-        fields = {form: tuple(v.name for v in vs) for form, vs in entry.form_fields().items()}
-        assert fields == provider_fields(entry.name)
-        assert entry.label == LABELS[entry.name]
-        if entry.key_var:
-            assert entry.key_var.name == key_env_var(entry.name)
-    gateway = {form: vs[0].name for form, vs in CATALOGUE.gateway.form_fields().items()}
-    assert gateway == GLOBAL_FIELDS
 
 
 # A provider as a later issue would add it: this entry is the only edit on the config side.

@@ -300,7 +300,7 @@ class Shell:
         self._controller, self._runtime, self._gateway = controller, runtime, gateway
         self._sessions = sessions
         controller.on_change.append(self._settings_changed)
-        controller.request_listeners.append(self._request_done)
+        runtime.listeners.append(self._request_done)
         gateway.on_status.append(self._status_changed)
 
     def request_quit(self) -> None:
@@ -369,9 +369,8 @@ class Shell:
         failed = bool(rec.provider) and (rec.status >= 500 or rec.error in _STREAM_ERRORS)
         before = self._upstream_problem
         if failed:
-            from aoa_desktop.controller import provider_label
-
-            label = provider_label(rec.provider)
+            controller = self._controller
+            label = controller.fields.label(rec.provider) if controller else rec.provider
             reason = f"HTTP {rec.status}" if rec.status else _("no answer")
             if rec.error:
                 reason += f" ({rec.error})"
@@ -435,10 +434,7 @@ class Shell:
         return "running", ""
 
     def providers(self) -> list[tuple[str, str]]:
-        from aoa_desktop.controller import provider_label
-        from aoa_proxy.config import PROVIDERS
-
-        return [(name, provider_label(name)) for name in PROVIDERS]
+        return self._controller.fields.providers() if self._controller is not None else []
 
     def active_provider(self) -> str:
         return self._runtime.provider.name if self._runtime is not None else ""
