@@ -33,8 +33,8 @@ from aoa_proxy.errors import (
     UpstreamUnreachable,
 )
 from aoa_proxy.hardening import harden, loggable, redact, redact_text
+from aoa_proxy.jsonutil import dumps, loads
 from aoa_proxy.providers import Call, Endpoint, LocalProvider, Provider, UpstreamRequest
-from aoa_proxy.providers.base import dumps
 from aoa_proxy.runtime import RequestRecord, Runtime
 from aoa_proxy.security import bearer_token, host_allowed, origin_allowed, token_matches
 from aoa_proxy.sse import DONE, EventGate, frame, iter_data
@@ -316,9 +316,11 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise RequestError("The request body is empty; send a JSON object")
     try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        body = _parse_body_slow(raw, exc)
+        body = loads(raw)
+    except UnicodeDecodeError:
+        raise RequestError("The request body is not valid UTF-8") from None
+    except ValueError as exc:
+        raise RequestError(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise RequestError(f"The request body must be a JSON object, not {type(body).__name__}")
     # Each level needs its own bracket: most bodies have too few to nest that deep, so the
@@ -344,18 +346,6 @@ def _deeper_than(value: Any, limit: int) -> bool:
         elif isinstance(item, list):
             stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
     return False
-
-
-def _parse_body_slow(raw: bytes, first: Exception) -> Any:
-    """orjson rejects integers beyond 64 bits; the stdlib accepts them, so retry there."""
-    import json
-
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise RequestError("The request body is not valid UTF-8") from None
-    except (ValueError, RecursionError):  # ValueError: also integers over 4300 digits
-        raise RequestError(f"The request body is not valid JSON: {first}") from None
 
 
 _REQUIRED = {Endpoint.CHAT: "messages", Endpoint.EMBEDDINGS: "input"}
@@ -512,14 +502,8 @@ async def _one_event(data: bytes) -> AsyncIterator[bytes]:
 def _json_answer(payload: bytes, provider: Provider) -> Any:
     """A 200 whose body is not JSON (empty, cut, an HTML page) would break the client's parser."""
     try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        pass
-    import json
-
-    try:  # the stdlib also takes integers beyond 64 bits
-        return json.loads(payload)
-    except (ValueError, RecursionError):
+        return loads(payload)
+    except ValueError:
         raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
 
 

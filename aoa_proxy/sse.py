@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from aoa_proxy.providers.base import dumps
+from aoa_proxy.jsonutil import dumps
 
 DONE = b"data: [DONE]\n\n"
 

@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import orjson
-
+from aoa_proxy import jsonutil
 from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import UpstreamError, upstream_error
 
@@ -158,14 +157,7 @@ def model_entry(model_id: str, owner: str, created: int = 0) -> dict[str, Any]:
     return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
 
 
-def dumps(obj: Any) -> bytes:
-    """JSON bytes; falls back to the stdlib for integers orjson cannot hold."""
-    try:
-        return orjson.dumps(obj)
-    except TypeError:
-        import json
-
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+dumps = jsonutil.dumps  # providers import it from here
 
 
 def bearer(token: str) -> dict[str, str]:
