@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 from aiohttp import web
-from aiohttp.web_protocol import RequestPayloadError
 
 from aoa_proxy import __version__
 from aoa_proxy.accesslog import log_request
@@ -25,7 +24,6 @@ from aoa_proxy.errors import (
     MethodNotAllowed,
     ModelNotFound,
     NotFound,
-    PayloadTooLarge,
     RequestError,
     ServiceUnavailable,
     UpstreamError,
@@ -33,6 +31,7 @@ from aoa_proxy.errors import (
     UpstreamUnreachable,
 )
 from aoa_proxy.hardening import harden, loggable, redact, redact_text
+from aoa_proxy.intake import build_call, key_or_empty, read_body, too_large
 from aoa_proxy.jsonutil import dumps, loads
 from aoa_proxy.providers import Call, Endpoint, LocalProvider, Provider, UpstreamRequest
 from aoa_proxy.runtime import RequestRecord, Runtime
@@ -225,8 +224,7 @@ def _from_http_exception(request: web.Request, exc: web.HTTPException) -> AoaErr
             headers={"Allow": allowed} if allowed else None,
         )
     if exc.status == 413:
-        limit = request.app[RUNTIME].settings.max_body_bytes
-        return PayloadTooLarge(f"Request body is larger than {limit} bytes (AOA_MAX_BODY_BYTES)")
+        return too_large(request.app[RUNTIME].settings.max_body_bytes)
     return AoaError(exc.reason or "request failed", status=exc.status, code=None)
 
 
@@ -266,7 +264,7 @@ async def get_model(request: web.Request) -> web.Response:
 async def _models(request: web.Request) -> list[dict[str, Any]]:
     rt = request.app[RUNTIME]
     provider = rt.provider
-    key = _key_or_empty(provider, request, rt.settings)
+    key = key_or_empty(provider, request.headers, rt.settings)
     session = None if provider.local else rt.session(provider)
 
     async def fetch(req: UpstreamRequest) -> tuple[int, Any]:
@@ -302,130 +300,14 @@ def _endpoint(endpoint: Endpoint) -> Handler:
     return handler
 
 
-async def read_body(request: web.Request) -> bytes:
-    """The request body; a body that cannot be decoded (bad gzip, cut short) is a 400."""
-    try:
-        return await request.read()
-    except RequestPayloadError as exc:
-        reason = getattr(exc.__cause__, "message", "") or "it was cut short or badly encoded"
-        raise RequestError(f"The request body could not be read: {reason}") from None
-
-
-def parse_body(raw: bytes) -> dict[str, Any]:
-    """The client's JSON object, or a 400 that says what is wrong with it."""
-    if not raw.strip():
-        raise RequestError("The request body is empty; send a JSON object")
-    try:
-        body = loads(raw)
-    except UnicodeDecodeError:
-        raise RequestError("The request body is not valid UTF-8") from None
-    except ValueError as exc:
-        raise RequestError(f"The request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise RequestError(f"The request body must be a JSON object, not {type(body).__name__}")
-    # Each level needs its own bracket: most bodies have too few to nest that deep, so the
-    # walk (a few microseconds per request) runs only when the bytes allow it.
-    if raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH and _deeper_than(body, MAX_JSON_DEPTH):
-        raise RequestError(f"The request body nests JSON deeper than {MAX_JSON_DEPTH} levels")
-    return body
-
-
-# Re-encoding (aliases, Gemini) and schema translation recurse; real requests nest a few levels.
-MAX_JSON_DEPTH = 200
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """True if containers nest more than `limit` levels (iterative: no recursion to blow up)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, (dict, list)))
-    return False
-
-
-_REQUIRED = {Endpoint.CHAT: "messages", Endpoint.EMBEDDINGS: "input"}
-
-
-def validate(endpoint: Endpoint, body: dict[str, Any]) -> None:
-    """The checks every upstream would make; anything finer is the upstream's to judge."""
-    if "model" not in body:
-        raise RequestError("You must provide a model parameter", param="model")
-    if not isinstance(body["model"], str):
-        raise RequestError("'model' must be a string", param="model", code="invalid_type")
-    required = _REQUIRED.get(endpoint)
-    if required is not None and body.get(required) is None:
-        raise RequestError(f"Missing required parameter: '{required}'", param=required)
-    if endpoint is Endpoint.CHAT:
-        messages = body["messages"]
-        if not isinstance(messages, list) or not messages:
-            raise RequestError(
-                "'messages' must be a non-empty array", param="messages", code="invalid_type"
-            )
-        for i, message in enumerate(messages):
-            if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-                raise RequestError(
-                    f"messages[{i}] must be an object with a string 'role'",
-                    param=f"messages[{i}]",
-                    code="invalid_type",
-                )
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        raise RequestError("'stream' must be a boolean", param="stream", code="invalid_type")
-
-
-def _key_or_empty(provider: Provider, request: web.Request, settings: Settings) -> str:
-    if provider.server_key:
-        return provider.server_key
-    if settings.access_token:  # the client's bearer is our token, never an upstream key
-        return ""
-    return (
-        bearer_token(request.headers.get("Authorization"))
-        or request.headers.get("api-key", "").strip()
-        or request.headers.get("x-goog-api-key", "").strip()
-    )
-
-
-def pick_key(provider: Provider, request: web.Request, settings: Settings) -> str:
-    """Server key first (the client's is ignored), else the client's own key."""
-    key = _key_or_empty(provider, request, settings)
-    if key or provider.local:
-        return key
-    hint = "" if settings.access_token else " or send 'Authorization: Bearer <key>'"
-    raise AuthError(
-        f"No API key for {provider.name}: set {provider.key_env_var} (or add it in the tray "
-        f"settings){hint}"
-    )
-
-
 async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
     """Read, check, map the model, call the upstream and stream its answer back."""
     rt = request.app[RUNTIME]
     settings, provider = rt.settings, rt.provider  # snapshot: a switch mid-request is harmless
     rec: RequestRecord = request[RECORD]
     rec.provider = provider.name
-    raw = await read_body(request)
-    body = parse_body(raw)
-    validate(endpoint, body)
-    if endpoint not in provider.endpoints:
-        raise NotFound(
-            f"{provider.label} has no {endpoint.value} endpoint", code="unsupported_endpoint"
-        )
-    model = body["model"]
-    call = Call(
-        endpoint=endpoint,
-        body=body,
-        raw=raw,
-        model=model,
-        upstream_model=provider.resolve_model(model),
-        stream=body.get("stream") is True,
-        key=pick_key(provider, request, settings),
-    )
-    rec.model, rec.upstream_model, rec.stream = model, call.upstream_model, call.stream
+    call = build_call(endpoint, await read_body(request), provider, request.headers, settings)
+    rec.model, rec.upstream_model, rec.stream = call.model, call.upstream_model, call.stream
     if isinstance(provider, LocalProvider):
         return await _serve_local(request, provider, call, rec)
 
