@@ -1,21 +1,19 @@
-"""The aiohttp application: routes, the one middleware, and the upstream relay."""
+"""The aiohttp application: routes and the one middleware; the relay is relay.py."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
 
-import aiohttp
 import orjson
 from aiohttp import web
 
 from aoa_proxy import __version__
 from aoa_proxy.accesslog import log_request
+from aoa_proxy.appkeys import CORS, RECORD, RUNTIME, SELF_GUARDED
 from aoa_proxy.config import Settings
 from aoa_proxy.errors import (
     AoaError,
@@ -24,46 +22,23 @@ from aoa_proxy.errors import (
     MethodNotAllowed,
     ModelNotFound,
     NotFound,
-    RequestError,
     ServiceUnavailable,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnreachable,
 )
-from aoa_proxy.hardening import harden, loggable, redact, redact_text
+from aoa_proxy.hardening import harden, loggable
 from aoa_proxy.intake import build_call, key_or_empty, read_body, too_large
-from aoa_proxy.jsonutil import dumps, loads
-from aoa_proxy.providers import Call, Endpoint, LocalProvider, Provider, UpstreamRequest
+from aoa_proxy.jsonutil import dumps
+from aoa_proxy.providers import Endpoint, UpstreamRequest
+from aoa_proxy.relay import relay
 from aoa_proxy.runtime import RequestRecord, Runtime
 from aoa_proxy.security import bearer_token, host_allowed, origin_allowed, token_matches
-from aoa_proxy.sse import DONE, EventGate, frame, iter_data
+from aoa_proxy.upstream import fetch_json
 
 log = logging.getLogger(__name__)
 
-RUNTIME = web.AppKey("runtime", Runtime)
-RECORD = web.RequestKey("record", RequestRecord)
-# CORS approval the middleware worked out, for responses prepared inside handlers (streams).
-CORS = web.RequestKey("cors", dict)
-# Path prefixes whose routes guard themselves (the desktop app's settings page): the gateway's
-# CORS grants and origin refusals are for API clients, and would lock the page out of its own
-# origin when AOA_CORS_ORIGINS is set.
-SELF_GUARDED = web.AppKey("self_guarded", tuple[str, ...])
+__all__ = ["CORS", "RECORD", "RUNTIME", "SELF_GUARDED", "create_app", "error_response"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-# Upstream response headers worth passing back to clients (rate limits, request ids).
-_PASS_HEADERS = frozenset(
-    {
-        "x-request-id",
-        "retry-after",
-        "retry-after-ms",
-        "apim-request-id",
-        "openai-processing-ms",
-        "openai-version",
-        "x-ms-region",
-        "azureml-model-deployment",
-    }
-)
 _CORS_METHODS = "GET, POST, OPTIONS"
 _CORS_HEADERS = (
     "Authorization, Content-Type, X-Requested-With, api-key, OpenAI-Organization, "
@@ -71,12 +46,6 @@ _CORS_HEADERS = (
     "X-Stainless-Package-Version, "
     "X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout"
 )
-_COMPRESS_MIN = 1400
-# What a 2xx non-stream answer may call itself: JSON, or the loose types some OpenAI-compatible
-# servers send (aiohttp reports a missing Content-Type as application/octet-stream). The client
-# always gets application/json; an HTML (or any other) answer is an error, never relayed.
-_JSON_TYPES = frozenset({"application/json", "text/json", "text/plain", "application/octet-stream"})
-_ERROR_BODY_LIMIT = 1 << 20
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
@@ -265,363 +234,31 @@ async def _models(request: web.Request) -> list[dict[str, Any]]:
     rt = request.app[RUNTIME]
     provider = rt.provider
     key = key_or_empty(provider, request.headers, rt.settings)
-    session = None if provider.local else rt.session(provider)
-
-    async def fetch(req: UpstreamRequest) -> tuple[int, Any]:
-        assert session is not None
-        try:
-            async with session.request(
-                req.method, req.url, headers=req.headers, data=req.body
-            ) as r:
-                body = await r.read()
-                if r.status != 200:
-                    log.warning("model list from %s: HTTP %s", provider.name, r.status)
-                    return r.status, None
-                return r.status, orjson.loads(body)
-        except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as exc:
-            log.warning("model list from %s failed: %s", provider.name, type(exc).__name__)
-            return 0, None
-
+    fetch = _no_upstream if provider.local else fetch_json(rt.session(provider), provider.name)
     return await provider.list_models(fetch, key)
+
+
+async def _no_upstream(req: UpstreamRequest) -> tuple[int, Any]:
+    raise AssertionError("a local provider has no upstream to ask")
 
 
 def _json(obj: Any, status: int = 200) -> web.Response:
     return web.Response(body=dumps(obj), status=status, content_type="application/json")
 
 
-# --------------------------------------------------------------------------- the relay
+# --------------------------------------------------------------------------- the API routes
 
 
 def _endpoint(endpoint: Endpoint) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        return await relay(request, endpoint)
+        """Read, check, map the model, and relay the call to the provider."""
+        rt = request.app[RUNTIME]
+        settings, provider = rt.settings, rt.provider  # snapshot: a switch mid-request is harmless
+        rec = request[RECORD]
+        rec.provider = provider.name
+        call = build_call(endpoint, await read_body(request), provider, request.headers, settings)
+        rec.model, rec.upstream_model, rec.stream = call.model, call.upstream_model, call.stream
+        return await relay(request, rt, provider, call, rec)
 
     handler.__name__ = f"relay_{endpoint.name.lower()}"
     return handler
-
-
-async def relay(request: web.Request, endpoint: Endpoint) -> web.StreamResponse:
-    """Read, check, map the model, call the upstream and stream its answer back."""
-    rt = request.app[RUNTIME]
-    settings, provider = rt.settings, rt.provider  # snapshot: a switch mid-request is harmless
-    rec: RequestRecord = request[RECORD]
-    rec.provider = provider.name
-    call = build_call(endpoint, await read_body(request), provider, request.headers, settings)
-    rec.model, rec.upstream_model, rec.stream = call.model, call.upstream_model, call.stream
-    if isinstance(provider, LocalProvider):
-        return await _serve_local(request, provider, call, rec)
-
-    session = rt.session(provider)
-    await provider.prepare(call, _fetch_bytes(session))
-    ureq = provider.build_request(call)
-    try:
-        upstream = await session.request(
-            ureq.method, ureq.url, headers=ureq.headers, data=ureq.body
-        )
-    except asyncio.TimeoutError:
-        raise UpstreamTimeout(f"{provider.label} did not answer in time") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnreachable(f"Could not reach {provider.label}: {_describe(exc)}") from None
-    # Keys an upstream error could echo back: ours, and the client's when it is forwarded.
-    keys = (provider.server_key, call.key)
-    try:
-        passed = {k: v for k, v in upstream.headers.items() if _pass_header(k)}
-        if upstream.status >= 400:
-            error_body = redact(await _read_capped(upstream, provider), keys)
-            raise provider.translate_error(call, upstream.status, error_body, passed)
-        content_type = upstream.content_type
-        is_sse = content_type == "text/event-stream"
-        if not is_sse and content_type not in _JSON_TYPES and not content_type.endswith("+json"):
-            raise UpstreamUnreachable(
-                f"{provider.label} answered with {_shown_type(content_type)}, not JSON; "
-                "check the endpoint (a web page or a login portal answers like this)"
-            )
-        if provider.passthrough:
-            if is_sse:
-                return await _relay_stream(request, upstream, passed, rec)
-            payload = await _read_body(upstream, provider)
-            parsed = _json_answer(payload, provider)
-            if isinstance(parsed, dict):
-                _note_usage_obj(rec, parsed.get("usage"))
-            return _bytes_response(request, payload, upstream.status, "application/json", passed)
-        if call.stream and is_sse:
-            return await _translate_stream(request, provider, call, upstream, passed, rec, keys)
-        payload = await _read_body(upstream, provider)
-        try:
-            parsed = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
-        if call.stream:  # upstream answered whole: its stream translator takes it as one event
-            chunks = provider.translate_stream(call, _one_event(payload))
-            return await _write_chunks(request, chunks, passed, rec, provider.label, keys)
-        out = provider.translate_response(call, parsed)
-        _note_usage_obj(rec, out.get("usage"))
-        return _bytes_response(request, dumps(out), 200, "application/json", passed)
-    except UpstreamError as exc:  # also an error inside a 200 answer (Gemini)
-        raise _redacted(exc, keys) from None
-    finally:
-        upstream.close()
-
-
-def _redacted(exc: UpstreamError, keys: tuple[str, ...]) -> UpstreamError:
-    """The error with any echo of `keys` masked in what the client, the record and the log see."""
-    exc.message = redact_text(exc.message, keys)
-    exc.args = (exc.message,)
-    if exc.raw is not None:
-        exc.raw = redact(exc.raw, keys)
-    return exc
-
-
-def _shown_type(content_type: str) -> str:
-    """An upstream's Content-Type, short and printable, for an error message."""
-    return loggable(content_type[:60]) or "no content type"
-
-
-async def _one_event(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
-def _json_answer(payload: bytes, provider: Provider) -> Any:
-    """A 200 whose body is not JSON (empty, cut, an HTML page) would break the client's parser."""
-    try:
-        return loads(payload)
-    except ValueError:
-        raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
-
-
-def _pass_header(name: str) -> bool:
-    lower = name.lower()
-    return lower in _PASS_HEADERS or lower.startswith("x-ratelimit-")
-
-
-def _describe(exc: BaseException) -> str:
-    """A short reason for a connection failure that never includes a URL query or a key."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or exc.os_error})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the server closed the connection"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "the answer was cut off"
-    return type(exc).__name__
-
-
-async def _read_capped(upstream: aiohttp.ClientResponse, provider: Provider) -> bytes:
-    try:
-        return await upstream.content.read(_ERROR_BODY_LIMIT)
-    except asyncio.TimeoutError:
-        raise UpstreamTimeout(f"{provider.label} stopped sending its error answer") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnreachable(f"{provider.label}: {_describe(exc)}") from None
-
-
-async def _read_body(upstream: aiohttp.ClientResponse, provider: Provider) -> bytes:
-    try:
-        return await upstream.read()
-    except asyncio.TimeoutError:
-        raise UpstreamTimeout(
-            f"{provider.label} stopped sending in the middle of its answer"
-        ) from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamUnreachable(f"{provider.label}: {_describe(exc)}") from None
-
-
-def _bytes_response(
-    request: web.Request, body: bytes, status: int, content_type: str, headers: dict[str, str]
-) -> web.Response:
-    response = web.Response(
-        body=body, status=status, headers={**headers, "Content-Type": content_type}
-    )
-    if len(body) >= _COMPRESS_MIN and "gzip" in request.headers.get("Accept-Encoding", ""):
-        response.enable_compression()
-    return response
-
-
-def _note_usage_obj(rec: RequestRecord, usage: Any) -> None:
-    if isinstance(usage, dict):
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        rec.prompt_tokens = prompt if isinstance(prompt, int) else None
-        rec.completion_tokens = completion if isinstance(completion, int) else None
-
-
-def _sse_response(request: web.Request, status: int, headers: dict[str, str]) -> web.StreamResponse:
-    """A stream's response; it is prepared before the middleware sees it, so CORS goes on here."""
-    response = web.StreamResponse(
-        status=status,
-        headers={
-            **headers,
-            **request.get(CORS, {}),
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        },
-    )
-    return response
-
-
-async def _relay_stream(
-    request: web.Request,
-    upstream: aiohttp.ClientResponse,
-    headers: dict[str, str],
-    rec: RequestRecord,
-) -> web.StreamResponse:
-    """Forward each upstream SSE event, bytes unchanged, the moment it is complete; end with an
-    error event if the stream is cut off, malformed or unfinished."""
-    response = _sse_response(request, upstream.status, headers)
-    rec.status = upstream.status
-    await response.prepare(request)
-    gate = EventGate()
-    try:
-        async for data in upstream.content.iter_any():
-            ready, problem = gate.feed(data)
-            if ready:
-                await response.write(ready)
-            if problem:
-                await _write_stream_error(response, gate.tail, problem)
-                rec.error = "malformed stream"
-                return response
-        ready, problem = gate.finish()
-        if ready:
-            await response.write(ready)
-    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-        reason = "stopped sending" if isinstance(exc, asyncio.TimeoutError) else _describe(exc)
-        await _write_stream_error(response, gate.tail, f"The upstream stream broke off: {reason}")
-        rec.error = "stream cut"
-        return response
-    if problem or not gate.done:
-        await _write_stream_error(
-            response, gate.tail, problem or "The upstream stream ended before [DONE]"
-        )
-        rec.error = "stream ended early"
-    else:
-        _note_stream_usage(rec, gate.tail)
-    await response.write_eof()
-    return response
-
-
-async def _write_stream_error(response: web.StreamResponse, tail: bytes, message: str) -> None:
-    err = UpstreamUnreachable(message)
-    lead = b"" if not tail or tail.endswith(b"\n\n") else b"\n\n"
-    with contextlib.suppress(ConnectionResetError):
-        await response.write(lead + frame(err.payload()))
-
-
-def _note_stream_usage(rec: RequestRecord, tail: bytes) -> None:
-    """The include_usage chunk sits just before [DONE]: read tokens from the stream's tail."""
-    at = tail.rfind(b'"usage":{')
-    if at < 0:
-        return
-    start = tail.rfind(b"data: ", 0, at)
-    end = tail.find(b"\n", at)
-    if start >= 0 and end > 0:
-        with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
-            _note_usage_obj(rec, orjson.loads(tail[start + 6 : end]).get("usage"))
-
-
-async def _translate_stream(
-    request: web.Request,
-    provider: Provider,
-    call: Call,
-    upstream: aiohttp.ClientResponse,
-    headers: dict[str, str],
-    rec: RequestRecord,
-    keys: tuple[str, ...],
-) -> web.StreamResponse:
-    events = iter_data(upstream.content)
-    return await _write_chunks(
-        request, provider.translate_stream(call, events), headers, rec, provider.label, keys
-    )
-
-
-async def _write_chunks(
-    request: web.Request,
-    chunks: AsyncIterator[dict[str, Any]],
-    headers: dict[str, str],
-    rec: RequestRecord,
-    label: str,
-    keys: tuple[str, ...] = (),
-) -> web.StreamResponse:
-    """Write OpenAI chunk objects as SSE, then [DONE]; an error mid-way ends with an error event."""
-    response = _sse_response(request, 200, headers)
-    rec.status = 200
-    await response.prepare(request)
-    try:
-        async for chunk in chunks:
-            if chunk.get("usage"):
-                _note_usage_obj(rec, chunk["usage"])
-            await response.write(frame(chunk))
-    except AoaError as exc:
-        if isinstance(exc, UpstreamError):  # the upstream's own words (an error event)
-            exc = _redacted(exc, keys)
-        rec.error = exc.message
-        await response.write(frame(exc.payload()))
-        return response
-    except asyncio.TimeoutError:
-        rec.error = "stream stalled"
-        await response.write(frame(UpstreamTimeout(f"{label} stopped sending").payload()))
-        return response
-    except aiohttp.ClientError as exc:
-        rec.error = "stream cut"
-        msg = f"The upstream stream broke off: {_describe(exc)}"
-        await response.write(frame(UpstreamUnreachable(msg).payload()))
-        return response
-    except ConnectionResetError:
-        raise  # the client went away: nobody to tell
-    except Exception:
-        # The status line is sent: a second response would corrupt the stream, so end it
-        # with an error event instead (a translator bug must not look like a clean answer).
-        log.exception("stream from %s failed", label)
-        rec.error = "internal error"
-        err = AoaError("The gateway hit an unexpected error mid-stream; see its log")
-        await response.write(frame(err.payload()))
-        return response
-    await response.write(DONE)
-    await response.write_eof()
-    return response
-
-
-async def _serve_local(
-    request: web.Request, provider: LocalProvider, call: Call, rec: RequestRecord
-) -> web.StreamResponse:
-    if call.stream and call.endpoint is not Endpoint.EMBEDDINGS:
-        return await _write_chunks(request, provider.respond_stream(call), {}, rec, provider.label)
-    out = provider.respond(call)
-    _note_usage_obj(rec, out.get("usage"))
-    return _bytes_response(request, dumps(out), 200, "application/json", {})
-
-
-def _safe_url(url: str) -> str:
-    """A URL fit for an error message or a log: no query (presigned tokens), no user info."""
-    try:
-        parts = urlsplit(url)
-        shown = f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
-    except ValueError:
-        return "the image URL"
-    return shown if len(shown) <= 120 else shown[:117] + "..."
-
-
-def _fetch_bytes(
-    session: aiohttp.ClientSession,
-) -> Callable[[str, int], Awaitable[tuple[str, bytes]]]:
-    """A capped, time-limited GET through the provider's session (and so its proxy)."""
-
-    async def fetch(url: str, limit: int) -> tuple[str, bytes]:
-        timeout = aiohttp.ClientTimeout(total=30, sock_connect=10)
-        try:
-            async with session.get(url, timeout=timeout) as r:
-                if r.status != 200:
-                    raise RequestError(
-                        f"Could not fetch {_safe_url(url)}: HTTP {r.status}",
-                        code="invalid_image_url",
-                    )
-                data = await r.content.read(limit + 1)
-                if len(data) > limit:
-                    raise RequestError(
-                        f"{_safe_url(url)} is larger than {limit} bytes", code="invalid_image_url"
-                    )
-                return r.content_type, data
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
-            raise RequestError(
-                f"Could not fetch {_safe_url(url)}: {_describe(exc)}", code="invalid_image_url"
-            ) from None
-
-    return fetch
