@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import logging.handlers
 import os
 import signal
 import subprocess
@@ -23,7 +22,15 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from aoa_desktop.instance import InstanceLock, InstanceServer, ask_running, instance_dir
+from aoa_desktop.instance import (
+    InstanceLock,
+    InstanceServer,
+    ask_running,
+    instance_dir,
+    printable,
+    safe_settings_url,
+)
+from aoa_desktop.private import FILE_MODE, PrivateRotatingFileHandler, private_dir, tighten
 from aoa_desktop.settings_session import SessionBook
 from aoa_proxy import __version__
 from aoa_proxy.i18n import WrappingHelpFormatter, _
@@ -101,9 +108,12 @@ def setup_logging(log_dir: Path, level: str = "INFO") -> None:
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     try:
-        log_dir.mkdir(parents=True, exist_ok=True)
+        # Only this user may read the log (0700 folder, 0600 files, older ones tightened too).
+        private_dir(log_dir)
+        for old in log_dir.glob("aoa.log*"):
+            tighten(old, FILE_MODE)
         handlers.append(
-            logging.handlers.RotatingFileHandler(
+            PrivateRotatingFileHandler(
                 log_dir / "aoa.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
             )
         )
@@ -121,7 +131,11 @@ def setup_logging(log_dir: Path, level: str = "INFO") -> None:
 
 
 def show_running_instance(directory: Path) -> int:
-    """A second launch: ask the running aoa for its settings page and open it."""
+    """A second launch: ask the running aoa for its settings page and open it.
+
+    The answer is checked like any input: only a loopback /settings address is opened, and its
+    text is printed without control characters (no terminal escapes).
+    """
     reply = ask_running(directory)
     if reply is None:
         print(
@@ -129,12 +143,20 @@ def show_running_instance(directory: Path) -> int:
             file=sys.stderr,
         )
         return 1
-    url = reply.get("url")
-    message = reply.get("message")
+    message = printable(reply.get("message"))
     if message:
         print(f"aoa: {message}", file=sys.stderr)
-    if not isinstance(url, str) or not url:
+    raw_url = reply.get("url")
+    if not raw_url:
         return 0
+    url = safe_settings_url(raw_url)
+    if url is None:
+        problem = _(
+            "aoa: the running aoa answered with an address that is not its settings page; "
+            "not opening it"
+        )
+        print(problem, file=sys.stderr)
+        return 1
     print(_("aoa is already running; opening its settings page"), file=sys.stderr)
     if not webbrowser.open(url):
         # No browser here (e.g. an ssh session): this user may see the address; its entry code
@@ -445,7 +467,7 @@ class Shell:
         threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
     def open_log_folder(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)
         threading.Thread(target=open_path, args=(self.log_dir,), daemon=True).start()
 
     def autostart_enabled(self) -> bool:

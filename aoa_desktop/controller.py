@@ -10,6 +10,7 @@ request uses them, requests in flight keep their snapshot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import errno
 import logging
@@ -23,12 +24,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from aoa_desktop.keys import ACCESS_TOKEN, KeyStore, KeyStoreError
+from aoa_desktop.keys import ACCESS_TOKEN, KeyStore, KeyStoreError, proxy_login_name
 from aoa_desktop.store import SettingsStore, StoreError
 from aoa_proxy.config import ENV_VARS, GEMINI_SAFETY_LEVELS, Settings, load_settings
 from aoa_proxy.errors import ConfigError
 from aoa_proxy.i18n import N_, _, set_language
-from aoa_proxy.providers import REGISTRY, get_provider
+from aoa_proxy.providers import REGISTRY, ProviderKind, get_provider
+from aoa_proxy.proxyauth import join_login, mask_login, masked, split_login
 
 if TYPE_CHECKING:
     from aoa_desktop.autostart import Autostart
@@ -146,6 +148,7 @@ class Controller:
         self._chosen: str | None = None  # provider picked in the tray this session
         self._data = self.store.load()
         self._keys = {name: keys.get(name) for name in (*KEYED_PROVIDERS, ACCESS_TOKEN)}
+        self._load_proxy_logins()
         problems, self._settings = self._build_lenient(self._data)
         set_language(self._settings.lang or None)  # before any message below is worded
         notes = [self.store.problem] if self.store.problem else []
@@ -170,9 +173,14 @@ class Controller:
 
     @property
     def stored(self) -> dict[str, Any]:
-        """A copy of the stored (non-secret) values."""
+        """A copy of the stored (non-secret) values; a proxy shows its login masked."""
         with self._lock:
-            return copy.deepcopy(self._data)
+            data = copy.deepcopy(self._data)
+            for provider, values in (data.get("providers") or {}).items():
+                if values.get("proxy"):
+                    login = self._keys.get(proxy_login_name(provider), "")
+                    values["proxy"] = mask_login(join_login(values["proxy"], login))
+            return data
 
     def key_status(self, name: str) -> dict[str, Any]:
         """Whether a key is set and where from; at most its last 4 characters, never the key."""
@@ -192,7 +200,7 @@ class Controller:
         ps = self._settings.providers.get(name)
         if ps is None:
             return False
-        if get_provider(ps).local:
+        if get_provider(ps).kind is ProviderKind.LOCAL:
             return True
         return bool(ps.endpoint and ps.api_key)
 
@@ -249,12 +257,13 @@ class Controller:
         """
         with self._lock:
             data = copy.deepcopy(self._data)
-            problems = self._merge(data, changes)
+            changes, logins, problems = self._split_proxy_logins(changes)
+            problems += self._merge(data, changes)
             given, key_problems = _given_keys(changes)
             problems += key_problems
             if problems:
                 return problems
-            keys = {**self._keys, **given}
+            keys = {**self._keys, **logins, **given}
             problems, settings = self._build_strict(data, keys)
             if problems or settings is None:
                 return problems
@@ -278,11 +287,16 @@ class Controller:
                 except KeyStoreError as exc:
                     return [str(exc)]
                 self._keys[name] = key
+            problems = self._store_logins(logins)
+            if problems:
+                return problems
             try:
                 self.store.save(data)
             except StoreError as exc:
+                self._store_logins({name: self._keys.get(name, "") for name in logins})  # undo
                 return [str(exc)]
             self._data = data
+            self._keys = keys
             if "provider" in changes:
                 self._chosen = None
             problems = []
@@ -291,6 +305,80 @@ class Controller:
                 problems += self._set_autostart(bool(wanted))
             self._publish(settings, notify)
             return problems
+
+    # ------------------------------------------------------------------ proxy logins
+
+    def _load_proxy_logins(self) -> None:
+        """Read stored proxies' logins from the keyring; move one still in settings.json there."""
+        moved = False
+        for provider, values in (self._data.get("providers") or {}).items():
+            proxy = values.get("proxy")
+            if provider not in KEYED_PROVIDERS or not proxy:
+                continue
+            name = proxy_login_name(provider)
+            bare, login = split_login(proxy)
+            if not login:
+                self._keys[name] = self.keys.get(name)
+                continue
+            try:  # written by an older aoa: the login belongs in the keyring
+                self.keys.set(name, login)
+            except KeyStoreError as exc:
+                log.warning("the proxy login for %s stays in settings.json: %s", provider, exc)
+                continue
+            self._keys[name] = login
+            values["proxy"] = bare
+            moved = True
+        if moved:
+            with contextlib.suppress(StoreError):  # then the next start moves it again
+                self.store.save(self._data)
+
+    def _split_proxy_logins(
+        self, changes: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], dict[str, str], list[str]]:
+        """`changes` with proxy logins taken out, the keyring entries to change ("" = remove),
+        and problems. A masked login sent back (user:****) keeps the stored one, but only for
+        the same proxy address: a login never follows a proxy to another host unasked."""
+        providers = changes.get("providers")
+        if not isinstance(providers, Mapping):
+            return changes, {}, []
+        logins: dict[str, str] = {}
+        problems: list[str] = []
+        out: dict[str, Any] = {}
+        for provider, values in providers.items():
+            proxy = values.get("proxy") if isinstance(values, Mapping) else None
+            if provider not in KEYED_PROVIDERS or not isinstance(proxy, str):
+                out[provider] = values
+                continue
+            name = proxy_login_name(provider)
+            bare, login = split_login(proxy.strip())
+            stored = self._keys.get(name, "")
+            if stored and login == masked(stored):
+                old = ((self._data.get("providers") or {}).get(provider) or {}).get("proxy", "")
+                if bare != old:
+                    problems.append(
+                        _(
+                            "{label}: enter the proxy password again for the new proxy address"
+                        ).format(label=provider_label(provider))
+                    )
+                login = stored
+            if login != stored:
+                logins[name] = login
+            out[provider] = {**values, "proxy": bare}
+        return {**changes, "providers": out}, logins, problems
+
+    def _store_logins(self, logins: Mapping[str, str]) -> list[str]:
+        """Write proxy logins to the keyring (never to a file); problems if it cannot."""
+        for name, login in logins.items():
+            try:
+                if login:
+                    self.keys.set(name, login)
+                else:
+                    self.keys.delete(name)
+            except KeyStoreError as exc:
+                return [_("The proxy login could not be stored: {error}").format(error=exc)]
+        return []
+
+    # ------------------------------------------------------------------ keys
 
     def set_key(self, name: str, key: str) -> list[str]:
         """Store a provider's API key (or the access token) in the keyring and use it."""
@@ -382,12 +470,13 @@ class Controller:
                 if field == "aliases":
                     env[fields[field][0]] = ",".join(f"{k}:{v}" for k, v in value.items())
                 elif field == "proxy":
-                    socks = str(value).lower().startswith("socks")
-                    env[fields[field][1 if socks else 0]] = str(value)
+                    url = join_login(str(value), keys.get(proxy_login_name(provider), ""))
+                    socks = url.lower().startswith("socks")
+                    env[fields[field][1 if socks else 0]] = url
                 else:
                     env[fields[field][0]] = str(value)
         for name, key in keys.items():
-            if key:
+            if key and name in (*KEYED_PROVIDERS, ACCESS_TOKEN):  # not the proxy logins
                 env[key_env_var(name)] = key
         overrides = self.env_overrides
         for provider in KEYED_PROVIDERS:
@@ -542,7 +631,7 @@ class Controller:
         if ps is None:
             return False, _("Unknown provider {name!r}").format(name=name)
         provider = get_provider(ps)
-        if provider.local:
+        if provider.kind is ProviderKind.LOCAL:
             return True, _("The demo provider answers offline; there is nothing to connect to.")
         if not ps.endpoint:
             return False, _("Set the endpoint for {label} and save first.").format(label=label)

@@ -1,5 +1,8 @@
 """API keys in the OS keyring (service "aoa", one entry per provider) and nowhere else.
 
+Also there: the access token ("access-token") and a proxy's login ("<provider>.proxy", the
+"user:password" part of the proxy URL; settings.json keeps the URL without it).
+
 A backend that would put keys in a file (keyrings.alt's plaintext or "encrypted" files, any
 file-backed backend) or that cannot store anything (keyring's fail/null backends) is refused:
 then `available` is False, `problem` says why and what to do, and `set` raises. There is no
@@ -23,6 +26,11 @@ log = logging.getLogger(__name__)
 SERVICE: Final = "aoa"
 READ_TIMEOUT: Final = 20.0  # seconds a key read may wait (e.g. on an unlock prompt)
 ACCESS_TOKEN: Final = "access-token"  # the gateway's own access token lives beside the API keys
+
+
+def proxy_login_name(provider: str) -> str:
+    """The keyring entry holding the login of `provider`'s proxy."""
+    return f"{provider}.proxy"
 
 
 class KeyStoreError(Exception):

@@ -42,6 +42,7 @@ from aoa_proxy.config import GEMINI_SAFETY_LEVELS, PROVIDERS, is_loopback_host, 
 from aoa_proxy.hardening import loggable
 from aoa_proxy.i18n import LANGUAGES, _, current_language
 from aoa_proxy.providers import REGISTRY
+from aoa_proxy.proxyauth import mask_login
 from aoa_proxy.runtime import RequestRecord
 
 log = logging.getLogger(__name__)
@@ -446,7 +447,7 @@ def _effective(ps: Any, fname: str) -> Any:
     if ps is None:
         return ""
     if fname == "proxy":
-        return str(ps.proxy)
+        return mask_login(str(ps.proxy))  # a login from the keyring or the environment
     if fname == "aliases":
         return dict(ps.aliases)
     if fname == "api_version":

@@ -132,15 +132,9 @@ def describe(settings: Settings) -> list[str]:
 
 def _safe_proxy(url: str) -> str:
     """A proxy URL without its password."""
-    from urllib.parse import urlsplit
+    from aoa_proxy.proxyauth import mask_login
 
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username}:****@{parts.hostname}" + (
-            f":{parts.port}" if parts.port else ""
-        )
-        return parts._replace(netloc=netloc).geturl()
-    return url
+    return mask_login(url)
 
 
 def exposure_warning(settings: Settings) -> str | None:

@@ -22,6 +22,7 @@ from aoa_proxy.catalogue import CATALOGUE, Catalogue, Kind, ProviderEntry, Var
 from aoa_proxy.catalogue import GEMINI_SAFETY_LEVELS as GEMINI_SAFETY_LEVELS
 from aoa_proxy.errors import ConfigError, ConfigProblem
 from aoa_proxy.i18n import _, normalize
+from aoa_proxy.proxyauth import mask_login
 
 PROVIDERS: Final = CATALOGUE.names
 # Every variable we read, with its default: the single source for --help and the README table.
@@ -226,13 +227,15 @@ class _Reader:
         ):
             self.problem(
                 var.name,
-                _("{value} is not a proxy URL like socks5://host:1080").format(value=repr(raw)),
+                _("{value} is not a proxy URL like socks5://host:1080").format(
+                    value=repr(mask_login(raw))  # never echo a proxy password
+                ),
             )
             return ""
         try:
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
-            self.problem(var.name, _("{value} has a bad port").format(value=repr(raw)))
+            self.problem(var.name, _("{value} has a bad port").format(value=repr(mask_login(raw))))
             return ""
         return parts.geturl()
 

@@ -8,6 +8,7 @@
     ├── NotFound             404 unknown path or model
     ├── MethodNotAllowed     405
     ├── PayloadTooLarge      413
+    ├── RateLimited          429 every key of a provider is cooling down (carries retry-after)
     ├── ServiceUnavailable   503 (gateway paused)
     ├── UpstreamError        upstream answered with an error: its status, its error object
     ├── UpstreamUnreachable  502 connection refused / reset / bad answer
@@ -19,11 +20,14 @@ always {"error": {"message", "type", "param", "code"}} with all four keys presen
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from aoa_proxy.schema import ErrorBody
 
 
 class AoaError(Exception):
@@ -51,7 +55,7 @@ class AoaError(Exception):
             self.status = status
         self.headers: dict[str, str] = dict(headers or {})
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> ErrorBody:
         """The JSON body OpenAI clients expect."""
         return {
             "error": {
@@ -134,6 +138,25 @@ class PayloadTooLarge(AoaError):
     status = 413
     type = "invalid_request_error"
     code = "request_too_large"
+
+
+class RateLimited(AoaError):
+    """429 from the gateway itself; `retry_after` (seconds) also goes out as headers."""
+
+    status = 429
+    type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        self.retry_after = max(0.0, retry_after)
+        super().__init__(
+            message,
+            headers={
+                # rounded first: 10.2 s is 10200 ms, not the 10201 float error would give
+                "retry-after": str(max(1, math.ceil(round(self.retry_after, 6)))),
+                "retry-after-ms": str(max(1, math.ceil(round(self.retry_after * 1000, 3)))),
+            },
+        )
 
 
 class ServiceUnavailable(AoaError):

@@ -15,7 +15,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from aoa_proxy.config import Settings
 from aoa_proxy.errors import AuthError, NotFound, PayloadTooLarge, RequestError
 from aoa_proxy.jsonutil import loads
-from aoa_proxy.providers import Call, Endpoint, Provider
+from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
 from aoa_proxy.security import bearer_token
 
 # Re-encoding (aliases, Gemini) and schema translation recurse; real requests nest a few levels.
@@ -119,7 +119,7 @@ def key_or_empty(provider: Provider, headers: Mapping[str, str], settings: Setti
 def pick_key(provider: Provider, headers: Mapping[str, str], settings: Settings) -> str:
     """Server key first (the client's is ignored), else the client's own key."""
     key = key_or_empty(provider, headers, settings)
-    if key or provider.local:
+    if key or provider.kind is ProviderKind.LOCAL:
         return key
     hint = "" if settings.access_token else " or send 'Authorization: Bearer <key>'"
     raise AuthError(

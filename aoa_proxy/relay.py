@@ -19,11 +19,12 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from aoa_proxy.errors import UpstreamError, UpstreamUnreachable
+from aoa_proxy.errors import AoaError, UpstreamError, UpstreamUnreachable
 from aoa_proxy.hardening import loggable, redact
 from aoa_proxy.jsonutil import dumps, loads
-from aoa_proxy.providers import Call, Endpoint, LocalProvider, Provider
+from aoa_proxy.providers import Call, Provider, ProviderKind
 from aoa_proxy.runtime import RequestRecord, Runtime
+from aoa_proxy.schema import AnswerChunk
 from aoa_proxy.sse import iter_data
 from aoa_proxy.streaming import note_usage, relay_stream, write_chunks
 from aoa_proxy.upstream import open_upstream, read_answer, read_error_body, redacted
@@ -54,7 +55,7 @@ async def relay(
     request: web.Request, rt: Runtime, provider: Provider, call: Call, rec: RequestRecord
 ) -> web.StreamResponse:
     """Send `call` to `provider` and its answer to the client."""
-    if isinstance(provider, LocalProvider):
+    if provider.kind is ProviderKind.LOCAL:
         return await _serve_local(request, provider, call, rec)
     upstream = await open_upstream(provider, call, rt.session(provider))
     # Keys an upstream error could echo back: ours, and the client's when it is forwarded.
@@ -70,12 +71,12 @@ async def relay(
                 f"{provider.label} answered with {_shown_type(content_type)}, not JSON; "
                 "check the endpoint (a web page or a login portal answers like this)"
             )
-        if provider.passthrough:
+        if provider.kind is ProviderKind.PASSTHROUGH:
             if is_sse:
                 return await relay_stream(request, upstream, passed, rec)
             payload = await read_answer(upstream, provider.label)
             return _passthrough_answer(request, payload, upstream.status, passed, rec, provider)
-        if call.stream and is_sse:
+        if call.stream_answer and is_sse:
             chunks = _translated_chunks(provider, call, iter_data(upstream.content))
             return await write_chunks(request, chunks, passed, rec, provider.label, keys)
         payload = await read_answer(upstream, provider.label)
@@ -83,7 +84,7 @@ async def relay(
             parsed = orjson.loads(payload)
         except orjson.JSONDecodeError:
             raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
-        if call.stream:  # upstream answered whole: its stream translator takes it as one event
+        if call.stream_answer:  # upstream answered whole: its translator takes it as one event
             chunks = _translated_chunks(provider, call, _one_event(payload))
             return await write_chunks(request, chunks, passed, rec, provider.label, keys)
         return _translated_answer(request, provider, call, parsed, passed, rec)
@@ -102,7 +103,7 @@ async def _upstream_error(
     upstream: aiohttp.ClientResponse,
     passed: Mapping[str, str],
     keys: tuple[str, ...],
-) -> UpstreamError:
+) -> AoaError:
     """The client's error for an upstream error answer (its body redacted before the provider
     sees it)."""
     body = redact(await read_error_body(upstream, provider.label), keys)
@@ -111,7 +112,7 @@ async def _upstream_error(
 
 def _translated_chunks(
     provider: Provider, call: Call, events: AsyncIterator[bytes]
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[AnswerChunk]:
     """The provider's OpenAI chunks for the upstream's stream events."""
     return provider.translate_stream(call, events)
 
@@ -135,10 +136,10 @@ def _translated_answer(
 
 
 async def _serve_local(
-    request: web.Request, provider: LocalProvider, call: Call, rec: RequestRecord
+    request: web.Request, provider: Provider, call: Call, rec: RequestRecord
 ) -> web.StreamResponse:
     """The local answer shape: the provider answers in-process."""
-    if call.stream and call.endpoint is not Endpoint.EMBEDDINGS:
+    if call.stream_answer:
         return await write_chunks(request, provider.respond_stream(call), {}, rec, provider.label)
     out = provider.respond(call)
     note_usage(rec, out.get("usage"))

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from aoa_proxy.config import Settings
+from aoa_proxy.config import ProviderSettings, Settings
 from aoa_proxy.providers import Provider, get_provider
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,11 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.provider: Provider = get_provider(settings.active)
+        # One provider per name, kept while its settings stay the same: a provider owns state
+        # that must outlive requests (Gemini's thought-signature memory), so a switch away and
+        # back, or a change to other settings, keeps it. New settings for it make a new one.
+        self._providers: dict[str, Provider] = {}
+        self.provider: Provider = self._provider_for(settings.active)
         self.paused = False
         self.recent: deque[RequestRecord] = deque(maxlen=200)
         self.listeners: list[Listener] = []
@@ -56,9 +60,16 @@ class Runtime:
 
     def apply(self, settings: Settings) -> None:
         """Use new settings from the next request on (requests in flight keep their snapshot)."""
-        provider = get_provider(settings.active)
+        provider = self._provider_for(settings.active)
         self.settings, self.provider = settings, provider
         log.info("provider is now %s", provider.name)
+
+    def _provider_for(self, settings: ProviderSettings) -> Provider:
+        known = self._providers.get(settings.name)
+        if known is not None and known.settings == settings:
+            return known
+        provider = self._providers[settings.name] = get_provider(settings)
+        return provider
 
     def switch(self, name: str) -> None:
         self.apply(self.settings.with_provider(name))

@@ -20,6 +20,7 @@ from aiohttp import web
 from aoa_proxy.appkeys import CORS
 from aoa_proxy.errors import AoaError, UpstreamError, UpstreamUnreachable
 from aoa_proxy.runtime import RequestRecord
+from aoa_proxy.schema import AnswerChunk
 from aoa_proxy.sse import DONE, EventGate, frame
 from aoa_proxy.upstream import FAULTS, Stage, failure, redacted
 
@@ -90,7 +91,7 @@ async def _write_stream_error(
 
 async def write_chunks(
     request: web.Request,
-    chunks: AsyncIterator[dict[str, Any]],
+    chunks: AsyncIterator[AnswerChunk],
     headers: dict[str, str],
     rec: RequestRecord,
     label: str,

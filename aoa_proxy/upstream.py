@@ -92,8 +92,7 @@ async def open_upstream(
     provider: Provider, call: Call, session: aiohttp.ClientSession
 ) -> aiohttp.ClientResponse:
     """The provider's request for `call`, sent; the caller closes the response."""
-    await provider.prepare(call, fetch_bytes(session))
-    ureq = provider.build_request(call)
+    ureq = await provider.build_request(call, fetch_bytes(session))
     try:
         return await session.request(ureq.method, ureq.url, headers=ureq.headers, data=ureq.body)
     except FAULTS as exc:

@@ -1,8 +1,10 @@
-"""Minimal forward proxies on loopback (HTTP CONNECT and SOCKS5), counting the tunnels they open."""
+"""Minimal forward proxies on loopback (HTTP CONNECT and SOCKS5), counting the tunnels they open
+and recording the logins clients sent (Basic Proxy-Authorization, SOCKS5 user/password)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import struct
 from dataclasses import dataclass, field
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 class TunnelProxy:
     kind: str  # "http" or "socks5"
     tunnels: list[tuple[str, int]] = field(default_factory=list)
+    logins: list[str] = field(default_factory=list)  # "user:password" as the proxy got them
     server: asyncio.Server | None = None
 
     @property
@@ -33,6 +36,11 @@ class TunnelProxy:
     async def _http(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await reader.readuntil(b"\r\n\r\n")
         method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+        for line in head.decode("latin-1").split("\r\n")[1:]:
+            name, _sep, value = line.partition(":")
+            kind, _sep, token = value.strip().partition(" ")
+            if name.lower() == "proxy-authorization" and kind.lower() == "basic":
+                self.logins.append(base64.b64decode(token).decode())
         if method != "CONNECT":
             writer.write(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
             writer.close()
@@ -44,8 +52,17 @@ class TunnelProxy:
 
     async def _socks5(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         _ver, nmethods = await reader.readexactly(2)
-        await reader.readexactly(nmethods)
-        writer.write(b"\x05\x00")  # no authentication
+        methods = await reader.readexactly(nmethods)
+        if 2 in methods:  # RFC 1929 user/password: the client has a login, take it
+            writer.write(b"\x05\x02")
+            _ver, ulen = await reader.readexactly(2)
+            user = await reader.readexactly(ulen)
+            (plen,) = await reader.readexactly(1)
+            password = await reader.readexactly(plen)
+            self.logins.append(f"{user.decode()}:{password.decode()}")
+            writer.write(b"\x01\x00")
+        else:
+            writer.write(b"\x05\x00")  # no authentication
         _ver, _cmd, _rsv, atyp = await reader.readexactly(4)
         if atyp == 1:
             host = ".".join(str(b) for b in await reader.readexactly(4))

@@ -10,7 +10,8 @@ from aoa_proxy.appkeys import RUNTIME
 from aoa_proxy.errors import ModelNotFound
 from aoa_proxy.intake import key_or_empty
 from aoa_proxy.jsonutil import dumps
-from aoa_proxy.providers import UpstreamRequest
+from aoa_proxy.providers import ProviderKind, UpstreamRequest
+from aoa_proxy.schema import ModelObject
 from aoa_proxy.upstream import fetch_json
 
 
@@ -27,11 +28,12 @@ async def get_model(request: web.Request) -> web.Response:
     raise ModelNotFound(f"The model {wanted!r} does not exist", param="model")
 
 
-async def _models(request: web.Request) -> list[dict[str, Any]]:
+async def _models(request: web.Request) -> list[ModelObject]:
     rt = request.app[RUNTIME]
     provider = rt.provider
     key = key_or_empty(provider, request.headers, rt.settings)
-    fetch = _no_upstream if provider.local else fetch_json(rt.session(provider), provider.name)
+    local = provider.kind is ProviderKind.LOCAL
+    fetch = _no_upstream if local else fetch_json(rt.session(provider), provider.name)
     return await provider.list_models(fetch, key)
 
 

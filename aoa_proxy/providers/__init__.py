@@ -6,7 +6,14 @@ from typing import Final
 
 from aoa_proxy.config import ProviderSettings
 from aoa_proxy.providers.azure import AzureProvider
-from aoa_proxy.providers.base import Call, Endpoint, LocalProvider, Provider, UpstreamRequest
+from aoa_proxy.providers.base import (
+    Call,
+    Endpoint,
+    LocalProvider,
+    Provider,
+    ProviderKind,
+    UpstreamRequest,
+)
 from aoa_proxy.providers.demo import DemoProvider
 from aoa_proxy.providers.gemini import GeminiProvider
 from aoa_proxy.providers.openai_compat import OpenAICompatProvider
@@ -36,6 +43,7 @@ __all__ = [
     "Endpoint",
     "LocalProvider",
     "Provider",
+    "ProviderKind",
     "UpstreamRequest",
     "get_provider",
 ]

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from aoa_proxy.errors import ModelNotFound, UpstreamError, upstream_error
-from aoa_proxy.providers.base import Call, Provider, UpstreamRequest
+from aoa_proxy.errors import AoaError, ModelNotFound, upstream_error
+from aoa_proxy.providers.base import Call, FetchBytes, Provider, ProviderKind, UpstreamRequest
+from aoa_proxy.schema import ModelObject
 
 
 @functools.lru_cache(maxsize=256)
@@ -24,6 +25,7 @@ class AzureProvider(Provider):
     name: ClassVar[str] = "azure"
     label: ClassVar[str] = "Azure OpenAI"
     key_env_var: ClassVar[str] = "AZURE_API_KEY"
+    kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
 
     # Settings are frozen and a provider lives as long as its settings: parse the URL once.
     @functools.cached_property
@@ -45,7 +47,7 @@ class AzureProvider(Provider):
         # Deployment names cannot contain dots: gpt-3.5-turbo is deployed as gpt-35-turbo.
         return model.strip().replace(".", "")
 
-    def build_request(self, call: Call) -> UpstreamRequest:
+    async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
         deployment = _quote(call.upstream_model)
         url = f"{self.base_url}/openai/deployments/{deployment}/{call.endpoint.value}?{self._query}"
         headers = {"Content-Type": "application/json", "api-key": call.key}
@@ -56,12 +58,12 @@ class AzureProvider(Provider):
 
     def translate_error(
         self, call: Call | None, status: int, body: bytes, headers: Mapping[str, str]
-    ) -> UpstreamError:
+    ) -> AoaError:
         if status == 404 and call is not None and b"DeploymentNotFound" in body:
             known = ", ".join(
                 [self.settings.model] + [f"{a} -> {d}" for a, d in self.settings.aliases.items()]
             )
-            raise ModelNotFound(
+            return ModelNotFound(
                 f"Azure has no deployment named {call.upstream_model!r} for model "
                 f"{call.model!r}. Configured: {known}. Add an alias in AZURE_MODEL_ALIAS "
                 "(requested:deployment) or use a deployment name as the model.",
@@ -80,7 +82,7 @@ class AzureProvider(Provider):
         names += [a for a in self.settings.aliases if a not in names]
         return names
 
-    def model_object(self, upstream: Mapping[str, Any]) -> dict[str, Any]:
+    def model_object(self, upstream: Mapping[str, Any]) -> ModelObject:
         entry = super().model_object(upstream)
         entry["owned_by"] = str(upstream.get("owner") or "azure")
         return entry

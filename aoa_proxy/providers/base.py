@@ -1,9 +1,37 @@
-"""The provider interface: translation only, no sockets.
+"""The provider interface: where a request goes and how its answer comes back; no sockets.
 
-The route owns HTTP (reading the client, the upstream connection, streaming back); a provider says
-where a request goes, how its body and headers look upstream, and how answers come back.
-Pass-through providers (upstreams that already speak OpenAI) forward bytes untouched; translating
-providers (Gemini) turn upstream JSON and SSE events into OpenAI objects.
+The route (app.py) owns HTTP: it reads and checks the client's request, makes a `Call`, opens
+the upstream connection and writes the answer back. A provider is one class per upstream that
+only maps; it never opens a connection or touches aiohttp, so it is tested with plain data.
+
+Each provider states its `kind`, and the route serves each kind its own way:
+
+    PASSTHROUGH  The upstream speaks OpenAI (Azure, OpenAI-compatible hosts, Yi). The route
+                 sends build_request's request and relays the answer's bytes unchanged (a
+                 stream event by event); only the model name (Azure: the URL) changes.
+    TRANSLATING  The upstream speaks its own API (Gemini). build_request translates the body;
+                 translate_response maps a whole answer, translate_stream maps SSE `data:`
+                 payloads to chunks (the route adds `data: [DONE]`).
+    LOCAL        Answers in-process, with no upstream and no key (the offline demo): subclass
+                 LocalProvider and implement respond / respond_stream.
+
+Every kind may override resolve_model (requested model -> upstream name), list_models /
+models_request (/v1/models) and translate_error (an upstream error answer -> the AoaError the
+client gets; return it, the route raises it).
+
+The rules:
+- `Call` is frozen: read it, never change it. State for one request lives in locals, or in the
+  generator translate_stream returns (Gemini's StreamTranslator). State that must outlive a
+  request (Gemini's thought signatures) lives on the provider instance; Runtime keeps one
+  instance per unchanged settings, so it lasts until that provider's settings change.
+- Answers the gateway builds are the TypedDicts in aoa_proxy.schema.
+- Bad client input the upstream cannot take is a RequestError (errors.py), raised before any
+  upstream call; messages name the fix.
+
+Adding a provider: a module here with a Provider subclass that sets name, label, key_env_var and
+kind (an OpenAI-compatible upstream subclasses OpenAICompatProvider and changes base_url), its
+entry in REGISTRY (providers/__init__.py), and its settings (config.py). Tests: the translation
+as plain data, then through the gateway against a fake upstream on loopback (tests/gemini/).
 """
 
 from __future__ import annotations
@@ -11,12 +39,21 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aoa_proxy import jsonutil
 from aoa_proxy.config import ProviderSettings
-from aoa_proxy.errors import UpstreamError, upstream_error
+from aoa_proxy.errors import AoaError, upstream_error
+from aoa_proxy.schema import Answer, AnswerChunk, ModelObject
+
+
+class ProviderKind(enum.Enum):
+    """How a provider answers; the route serves each kind its own way."""
+
+    PASSTHROUGH = "passthrough"  # the upstream speaks OpenAI: its bytes are relayed unchanged
+    TRANSLATING = "translating"  # the upstream speaks its own API: translate_* map the answers
+    LOCAL = "local"  # answers in-process (demo): respond/respond_stream, no upstream, no key
 
 
 class Endpoint(enum.Enum):
@@ -35,18 +72,25 @@ class UpstreamRequest:
     body: bytes | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Call:
-    """One client request as the route understood it."""
+    """One client request as the route understood it; providers read it, never change it."""
 
     endpoint: Endpoint
     body: dict[str, Any]
     raw: bytes  # the client's body exactly as received
     model: str  # as the client asked
     upstream_model: str  # after alias resolution
-    stream: bool
+    stream: bool  # the client's `stream`
     key: str  # the key to send upstream (server key, or the client's own)
-    extra: dict[str, Any] = field(default_factory=dict)  # per-call scratch for translators
+
+    @property
+    def stream_answer(self) -> bool:
+        """The gateway's own answer (translated or local) goes back as SSE chunks.
+
+        Embeddings have no stream form, so they answer whole whatever `stream` says.
+        """
+        return self.stream and self.endpoint is not Endpoint.EMBEDDINGS
 
     def body_bytes(self) -> bytes:
         """The body to send upstream: the client's bytes when the model is unchanged."""
@@ -59,16 +103,17 @@ class Call:
 
 # (request) -> (status, parsed JSON or None); given to providers that need several calls.
 FetchJson = Callable[[UpstreamRequest], Awaitable[tuple[int, Any]]]
+# (url, byte limit) -> (content type, bytes); used by providers that inline remote media.
+FetchBytes = Callable[[str, int], Awaitable[tuple[str, bytes]]]
 
 
 class Provider(ABC):
-    """One upstream. Subclasses set the class attributes and implement build_request."""
+    """One upstream; the module docstring says what each kind implements."""
 
     name: ClassVar[str]
     label: ClassVar[str]
     key_env_var: ClassVar[str]
-    passthrough: ClassVar[bool] = True  # upstream already speaks OpenAI: relay bytes
-    local: ClassVar[bool] = False  # answers in-process (demo), no upstream at all
+    kind: ClassVar[ProviderKind]
     endpoints: ClassVar[frozenset[Endpoint]] = frozenset(Endpoint)
 
     def __init__(self, settings: ProviderSettings) -> None:
@@ -91,38 +136,47 @@ class Provider(ABC):
         return names
 
     @abstractmethod
-    def build_request(self, call: Call) -> UpstreamRequest:
-        """Where and how to send this call upstream."""
+    async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
+        """Where and how to send this call upstream.
 
-    async def prepare(self, call: Call, fetch_bytes: FetchBytes) -> None:  # noqa: B027
-        """Async work before build_request (Gemini inlines remote images here)."""
+        Async so a provider can do I/O first: Gemini fetches remote images through `fetch` to
+        inline them. Pass-through providers never await anything here.
+        """
 
-    def translate_response(self, call: Call, payload: Any) -> dict[str, Any]:
+    def translate_response(self, call: Call, payload: Any) -> Answer:
         """Upstream JSON -> OpenAI JSON (only for translating providers)."""
         raise NotImplementedError
 
     def translate_stream(
         self, call: Call, events: AsyncIterator[bytes]
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[AnswerChunk]:
         """Upstream SSE `data:` payloads -> OpenAI chunks (only for translating providers)."""
         raise NotImplementedError
 
     def translate_error(
         self, call: Call | None, status: int, body: bytes, headers: Mapping[str, str]
-    ) -> UpstreamError:
-        """Upstream error answer -> the error the client gets."""
+    ) -> AoaError:
+        """Upstream error answer -> the error the client gets; the route raises it."""
         return upstream_error(status, body, headers)
+
+    def respond(self, call: Call) -> Answer:
+        """The whole OpenAI response object (only for local providers)."""
+        raise NotImplementedError
+
+    def respond_stream(self, call: Call) -> AsyncIterator[AnswerChunk]:
+        """OpenAI chunk objects, in order; the route adds `data: [DONE]` (local providers only)."""
+        raise NotImplementedError
 
     def models_request(self, key: str) -> UpstreamRequest | None:
         """The upstream model-list call, or None if the upstream has none."""
         return None
 
-    async def list_models(self, fetch: FetchJson, key: str) -> list[dict[str, Any]]:
+    async def list_models(self, fetch: FetchJson, key: str) -> list[ModelObject]:
         """OpenAI model objects: the upstream's list (if it has one) plus configured names.
 
         An upstream failure is logged by the caller's fetch and never hides configured names.
         """
-        models: list[dict[str, Any]] = []
+        models: list[ModelObject] = []
         req = self.models_request(key)
         if req is not None:
             status, payload = await fetch(req)
@@ -139,7 +193,7 @@ class Provider(ABC):
                 seen.add(name)
         return models
 
-    def model_object(self, upstream: Mapping[str, Any]) -> dict[str, Any]:
+    def model_object(self, upstream: Mapping[str, Any]) -> ModelObject:
         """One upstream model entry -> OpenAI model object."""
         return {
             "id": str(upstream.get("id", "")),
@@ -149,11 +203,7 @@ class Provider(ABC):
         }
 
 
-# (url, byte limit) -> (content type, bytes); used by providers that inline remote media.
-FetchBytes = Callable[[str, int], Awaitable[tuple[str, bytes]]]
-
-
-def model_entry(model_id: str, owner: str, created: int = 0) -> dict[str, Any]:
+def model_entry(model_id: str, owner: str, created: int = 0) -> ModelObject:
     return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
 
 
@@ -167,15 +217,15 @@ def bearer(token: str) -> dict[str, str]:
 class LocalProvider(Provider):
     """A provider that answers in-process (no upstream, no key)."""
 
-    local: ClassVar[bool] = True
+    kind: ClassVar[ProviderKind] = ProviderKind.LOCAL
 
-    def build_request(self, call: Call) -> UpstreamRequest:
+    async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
         raise NotImplementedError("local providers have no upstream")
 
     @abstractmethod
-    def respond(self, call: Call) -> dict[str, Any]:
+    def respond(self, call: Call) -> Answer:
         """The whole OpenAI response object."""
 
     @abstractmethod
-    def respond_stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
+    def respond_stream(self, call: Call) -> AsyncIterator[AnswerChunk]:
         """OpenAI chunk objects, in order (the route adds `data: [DONE]`)."""

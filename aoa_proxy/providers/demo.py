@@ -9,10 +9,24 @@ import struct
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aoa_proxy.errors import RequestError
 from aoa_proxy.providers.base import Call, Endpoint, LocalProvider, model_entry
+from aoa_proxy.schema import (
+    Answer,
+    AnswerChunk,
+    ChatCompletionChunk,
+    ChunkChoice,
+    Completion,
+    CompletionChoice,
+    Delta,
+    Embedding,
+    EmbeddingList,
+    ModelObject,
+    Usage,
+)
 from aoa_proxy.text import message_text
 
 DEMO_MODELS = ("demo-echo", "demo-embedding")
@@ -37,7 +51,7 @@ class DemoProvider(LocalProvider):
     def known_models(self) -> list[str]:
         return list(DEMO_MODELS) + [a for a in self.settings.aliases if a not in DEMO_MODELS]
 
-    async def list_models(self, fetch: Any, key: str) -> list[dict[str, Any]]:
+    async def list_models(self, fetch: Any, key: str) -> list[ModelObject]:
         return [model_entry(m, "aoa-demo") for m in self.known_models()]
 
     def _answer(self, call: Call) -> tuple[str, int]:
@@ -51,13 +65,13 @@ class DemoProvider(LocalProvider):
         last = message_text(users[-1]) if users else ""
         return (f"Echo: {last}" if last else HINT), _tokens(prompt_text)
 
-    def respond(self, call: Call) -> dict[str, Any]:
+    def respond(self, call: Call) -> Answer:
         _check(call)
         if call.endpoint is Endpoint.EMBEDDINGS:
             return self._embeddings(call)
         text, prompt_tokens = self._answer(call)
         n = _choices(call)
-        usage = {
+        usage: Usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": _tokens(text) * n,
             "total_tokens": prompt_tokens + _tokens(text) * n,
@@ -92,44 +106,38 @@ class DemoProvider(LocalProvider):
             "usage": usage,
         }
 
-    def respond_stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
+    def respond_stream(self, call: Call) -> AsyncIterator[AnswerChunk]:
         # Checked here, not in the generator, so bad input is a 400 before the stream starts.
         _check(call)
         return self._stream(call)
 
-    async def _stream(self, call: Call) -> AsyncIterator[dict[str, Any]]:
+    async def _stream(self, call: Call) -> AsyncIterator[AnswerChunk]:
         text, prompt_tokens = self._answer(call)
         n = _choices(call)
         chat = call.endpoint is Endpoint.CHAT
         include_usage = bool((call.body.get("stream_options") or {}).get("include_usage"))
-        base: dict[str, Any] = {
-            "id": f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}",
-            "object": "chat.completion.chunk" if chat else "text_completion",
-            "created": int(time.time()),
-            "model": call.model or "demo-echo",
-        }
-        if chat:
-            base["system_fingerprint"] = "aoa-demo"
-        extra = {"usage": None} if include_usage else {}
+        head = _Head(
+            id=f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}",
+            created=int(time.time()),
+            model=call.model or "demo-echo",
+            include_usage=include_usage,
+        )
 
         def chunk(
             i: int, piece: str | None, finish: str | None, first: bool = False
-        ) -> dict[str, Any]:
-            if chat:
-                delta: dict[str, Any] = {}
-                if first:
-                    delta["role"] = "assistant"
-                if piece is not None:
-                    delta["content"] = piece
-                choice = {"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}
-            else:
-                choice = {
-                    "text": piece or "",
-                    "index": i,
-                    "logprobs": None,
-                    "finish_reason": finish,
-                }
-            return {**base, "choices": [choice], **extra}
+        ) -> AnswerChunk:
+            if not chat:
+                return head.text_chunk(
+                    [{"text": piece or "", "index": i, "logprobs": None, "finish_reason": finish}]
+                )
+            delta: Delta = {}
+            if first:
+                delta["role"] = "assistant"
+            if piece is not None:
+                delta["content"] = piece
+            return head.chat_chunk(
+                [{"index": i, "delta": delta, "logprobs": None, "finish_reason": finish}]
+            )
 
         words = text.split(" ")
         for i in range(n):
@@ -141,17 +149,14 @@ class DemoProvider(LocalProvider):
             yield chunk(i, None, "stop")
         if include_usage:
             completion = _tokens(text) * n
-            yield {
-                **base,
-                "choices": [],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion,
-                    "total_tokens": prompt_tokens + completion,
-                },
+            usage: Usage = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion,
+                "total_tokens": prompt_tokens + completion,
             }
+            yield head.chat_chunk([], usage) if chat else head.text_chunk([], usage)
 
-    def _embeddings(self, call: Call) -> dict[str, Any]:
+    def _embeddings(self, call: Call) -> EmbeddingList:
         raw = call.body.get("input")
         inputs = (
             [raw]
@@ -161,13 +166,13 @@ class DemoProvider(LocalProvider):
         dims = call.body.get("dimensions")
         size = dims if isinstance(dims, int) and 0 < dims <= 4096 else 16
         as_base64 = call.body.get("encoding_format") == "base64"
-        data = []
+        data: list[Embedding] = []
         tokens = 0
         for i, item in enumerate(inputs):
             text = item if isinstance(item, str) else " ".join(map(str, item))
             tokens += max(1, _tokens(text))
             vector = _vector(text, size)
-            embedding: Any = (
+            embedding: list[float] | str = (
                 base64.b64encode(struct.pack(f"<{size}f", *vector)).decode()
                 if as_base64
                 else vector
@@ -179,6 +184,43 @@ class DemoProvider(LocalProvider):
             "model": call.model or "demo-embedding",
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """What every chunk of one demo stream shares."""
+
+    id: str
+    created: int
+    model: str
+    include_usage: bool
+
+    def chat_chunk(
+        self, choices: list[ChunkChoice], usage: Usage | None = None
+    ) -> ChatCompletionChunk:
+        out: ChatCompletionChunk = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": "aoa-demo",
+            "choices": choices,
+        }
+        if self.include_usage:
+            out["usage"] = usage
+        return out
+
+    def text_chunk(self, choices: list[CompletionChoice], usage: Usage | None = None) -> Completion:
+        out: Completion = {
+            "id": self.id,
+            "object": "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+        }
+        if self.include_usage:
+            out["usage"] = usage
+        return out
 
 
 def _check(call: Call) -> None:

@@ -17,6 +17,7 @@ from urllib.parse import quote, urlencode
 
 import orjson
 
+from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import RequestError, UpstreamError, UpstreamUnreachable
 from aoa_proxy.providers import gemini_request as rq
 from aoa_proxy.providers import gemini_response as rs
@@ -26,10 +27,13 @@ from aoa_proxy.providers.base import (
     FetchBytes,
     FetchJson,
     Provider,
+    ProviderKind,
     UpstreamRequest,
     dumps,
     model_entry,
 )
+from aoa_proxy.providers.gemini_tools import SignatureCache
+from aoa_proxy.schema import Answer, AnswerChunk, ModelObject
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,15 @@ class GeminiProvider(Provider):
     name: ClassVar[str] = "gemini"
     label: ClassVar[str] = "Gemini"
     key_env_var: ClassVar[str] = "GEMINI_API_KEY"
-    passthrough: ClassVar[bool] = False
+    kind: ClassVar[ProviderKind] = ProviderKind.TRANSLATING
+
+    def __init__(self, settings: ProviderSettings) -> None:
+        super().__init__(settings)
+        # Thought signatures of the tool calls this provider answered, put back when a client
+        # replays them. Runtime keeps one provider per unchanged settings, so this memory lasts
+        # across requests, provider switches and other settings changes; new Gemini settings
+        # start it afresh (unknown calls then get the documented dummy signature).
+        self.signatures = SignatureCache()
 
     @property
     def base_url(self) -> str:
@@ -73,56 +85,56 @@ class GeminiProvider(Provider):
 
     # ----------------------------------------------------------------------- requests
 
-    async def prepare(self, call: Call, fetch_bytes: FetchBytes) -> None:
-        """Fetch the http(s) images of a chat request so build_request can inline them."""
-        if call.endpoint is Endpoint.EMBEDDINGS:
-            call.stream = False  # embeddings have no stream form
-            return
-        if call.endpoint is not Endpoint.CHAT:
-            return
-        files = self._files_prefix()
-        urls = [u for u in rq.remote_media_urls(call.body) if not u.startswith(files)]
-        if not urls:
-            return
-        gate = asyncio.Semaphore(_FETCH_PARALLEL)
-
-        async def one(url: str) -> tuple[str, tuple[str, str]]:
-            async with gate:
-                content_type, data = await fetch_bytes(url, rq.MEDIA_LIMIT)
-            return url, (_media_type(url, content_type, data), base64.b64encode(data).decode())
-
-        call.extra["media"] = dict(await asyncio.gather(*(one(u) for u in urls)))
-
-    def _files_prefix(self) -> str:
-        return f"{self.base_url}/files/"
-
-    def build_request(self, call: Call) -> UpstreamRequest:
+    async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
         model = call.upstream_model or self.settings.model
         headers = self._headers(call.key)
         if call.endpoint is Endpoint.EMBEDDINGS:
-            if "embed" not in model or _OPENAI_EMBEDDING.match(model):
-                # A chat model cannot embed; OpenAI's embedding names map to Gemini's default.
-                model = DEFAULT_EMBEDDING_MODEL
-            path = _model_path(model)
+            path = _model_path(self._embedding_model(call))
             body = rq.embed_body(call.body, path)
-            call.extra["embed_model"] = model
             return UpstreamRequest(
                 "POST", f"{self.base_url}/{path}:batchEmbedContents", headers, dumps(body)
             )
+        chat = call.endpoint is Endpoint.CHAT
         body = rq.generate_body(
             call.body,
             model=model,
-            chat=call.endpoint is Endpoint.CHAT,
-            media=call.extra.get("media", {}),
+            chat=chat,
+            media=await self._fetch_media(call.body, fetch) if chat else {},
             safety=self.settings.safety,
             api_version=self.settings.api_version,
             files_prefix=self._files_prefix(),
+            signatures=self.signatures,
         )
         method = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
         if call.stream:
             headers["Accept"] = "text/event-stream"
         url = f"{self.base_url}/{_model_path(model)}:{method}"
         return UpstreamRequest("POST", url, headers, dumps(body))
+
+    async def _fetch_media(self, body: Mapping[str, Any], fetch: FetchBytes) -> rq.Media:
+        """The http(s) images of a chat request, fetched so generate_body can inline them."""
+        files = self._files_prefix()
+        urls = [u for u in rq.remote_media_urls(body) if not u.startswith(files)]
+        if not urls:
+            return {}
+        gate = asyncio.Semaphore(_FETCH_PARALLEL)
+
+        async def one(url: str) -> tuple[str, tuple[str, str]]:
+            async with gate:
+                content_type, data = await fetch(url, rq.MEDIA_LIMIT)
+            return url, (_media_type(url, content_type, data), base64.b64encode(data).decode())
+
+        return dict(await asyncio.gather(*(one(u) for u in urls)))
+
+    def _files_prefix(self) -> str:
+        return f"{self.base_url}/files/"
+
+    def _embedding_model(self, call: Call) -> str:
+        model = call.upstream_model or self.settings.model
+        if "embed" not in model or _OPENAI_EMBEDDING.match(model):
+            # A chat model cannot embed; OpenAI's embedding names map to Gemini's default.
+            return DEFAULT_EMBEDDING_MODEL
+        return model
 
     # ----------------------------------------------------------------------- answers
 
@@ -142,20 +154,20 @@ class GeminiProvider(Provider):
             echo=echo,
         )
 
-    def translate_response(self, call: Call, payload: Any) -> dict[str, Any]:
+    def translate_response(self, call: Call, payload: Any) -> Answer:
         if call.endpoint is Endpoint.EMBEDDINGS:
             return rs.embeddings(
                 payload,
-                model=call.model or call.extra.get("embed_model", DEFAULT_EMBEDDING_MODEL),
+                model=call.model or self._embedding_model(call),
                 texts=rq.embedding_inputs(call.body.get("input")),
                 as_base64=call.body.get("encoding_format") == "base64",
             )
-        return rs.translate(payload, self._shape(call))
+        return rs.translate(payload, self._shape(call), signatures=self.signatures)
 
     async def translate_stream(
         self, call: Call, events: AsyncIterator[bytes]
-    ) -> AsyncIterator[dict[str, Any]]:
-        translator = rs.StreamTranslator(self._shape(call))
+    ) -> AsyncIterator[AnswerChunk]:
+        translator = rs.StreamTranslator(self._shape(call), signatures=self.signatures)
         async for data in events:
             if not data.strip():
                 continue
@@ -175,9 +187,9 @@ class GeminiProvider(Provider):
 
     # ----------------------------------------------------------------------- models
 
-    async def list_models(self, fetch: FetchJson, key: str) -> list[dict[str, Any]]:
+    async def list_models(self, fetch: FetchJson, key: str) -> list[ModelObject]:
         """Every page of Gemini's model list, then the configured model and aliases."""
-        models: list[dict[str, Any]] = []
+        models: list[ModelObject] = []
         token = ""
         for _ in range(_MAX_MODEL_PAGES if key else 0):
             query = {"pageSize": "1000", **({"pageToken": token} if token else {})}

@@ -17,7 +17,7 @@ from urllib.parse import unquote_to_bytes
 
 from aoa_proxy.errors import RequestError
 from aoa_proxy.providers.gemini_schema import clean_schema
-from aoa_proxy.providers.gemini_tools import DUMMY_SIGNATURE, SIGNATURES, tools_and_config
+from aoa_proxy.providers.gemini_tools import DUMMY_SIGNATURE, SignatureCache, tools_and_config
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,12 @@ def _image_url(part: Mapping[str, Any]) -> str | None:
 
 
 def convert_messages(
-    messages: Sequence[Any], media: Media, files_prefix: str = ""
+    messages: Sequence[Any], media: Media, files_prefix: str = "", *, signatures: SignatureCache
 ) -> tuple[list[Part], list[dict[str, Any]]]:
-    """OpenAI messages -> (systemInstruction parts, Gemini contents that Gemini accepts)."""
+    """OpenAI messages -> (systemInstruction parts, Gemini contents that Gemini accepts).
+
+    Replayed tool calls get back the thought signatures `signatures` remembers.
+    """
     names = _tool_call_names(messages)
     system: list[Part] = []
     turns: list[tuple[str, list[Part]]] = []
@@ -153,9 +156,9 @@ def convert_messages(
         elif role == "user":
             turns.append(("user", _user_parts(message.get("content"), media, where, files_prefix)))
         elif role == "assistant":
-            turns.append(("model", _assistant_parts(message, where)))
+            turns.append(("model", _assistant_parts(message, where, signatures)))
         else:
-            turns.append(("user", [_function_response(message, names, where)]))
+            turns.append(("user", [_function_response(message, names, where, signatures)]))
     return system, _normalise(turns)
 
 
@@ -291,7 +294,9 @@ def parse_data_url(url: str, where: str) -> tuple[str, str]:
     return mime, base64.b64encode(unquote_to_bytes(data)).decode()
 
 
-def _assistant_parts(message: Mapping[str, Any], where: str) -> list[Part]:
+def _assistant_parts(
+    message: Mapping[str, Any], where: str, signatures: SignatureCache
+) -> list[Part]:
     parts: list[Part] = [{"text": t} for t in _texts(message.get("content"), where) if t]
     calls = message.get("tool_calls")
     if calls is not None and not isinstance(calls, list):
@@ -303,9 +308,9 @@ def _assistant_parts(message: Mapping[str, Any], where: str) -> list[Part]:
             raise RequestError(f"{here}.function.name is missing", param=here)
         part: Part = {"functionCall": {"name": fn["name"], "args": _args(fn, here)}}
         call_id = call.get("id")
-        if SIGNATURES.is_native(call_id):
+        if signatures.is_native(call_id):
             part["functionCall"]["id"] = call_id
-        signature = SIGNATURES.get(call_id) if isinstance(call_id, str) else None
+        signature = signatures.get(call_id) if isinstance(call_id, str) else None
         if signature is None:
             signature = DUMMY_SIGNATURE
         if signature:
@@ -352,7 +357,9 @@ def _tool_call_names(messages: Sequence[Any]) -> dict[str, str]:
     return names
 
 
-def _function_response(message: Mapping[str, Any], names: Mapping[str, str], where: str) -> Part:
+def _function_response(
+    message: Mapping[str, Any], names: Mapping[str, str], where: str, signatures: SignatureCache
+) -> Part:
     if message.get("role") == "tool":
         call_id = message.get("tool_call_id")
         name = names.get(call_id) if isinstance(call_id, str) else None
@@ -369,7 +376,7 @@ def _function_response(message: Mapping[str, Any], names: Mapping[str, str], whe
             raise RequestError(f"{where}: a function message needs a 'name'", param=where)
     text = "".join(_texts(message.get("content"), where))
     response: Part = {"name": name, "response": _response_object(text)}
-    if SIGNATURES.is_native(message.get("tool_call_id")):
+    if signatures.is_native(message.get("tool_call_id")):
         response["id"] = message["tool_call_id"]
     return {"functionResponse": response}
 
@@ -512,11 +519,14 @@ def generate_body(
     safety: str,
     api_version: str,
     files_prefix: str = "",
+    signatures: SignatureCache,
 ) -> dict[str, Any]:
     """The Gemini generateContent body for an OpenAI chat (or legacy completions) request."""
     _log_ignored(body)
     if chat:
-        system, contents = convert_messages(body["messages"], media, files_prefix)
+        system, contents = convert_messages(
+            body["messages"], media, files_prefix, signatures=signatures
+        )
         tools, tool_config = tools_and_config(body)
     else:
         system, contents = [], [{"role": "user", "parts": [{"text": completion_prompt(body)}]}]

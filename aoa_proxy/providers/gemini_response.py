@@ -18,7 +18,25 @@ from typing import Any, Final
 import orjson
 
 from aoa_proxy.errors import UpstreamError, UpstreamUnreachable, upstream_error
-from aoa_proxy.providers.gemini_tools import SIGNATURES
+from aoa_proxy.providers.gemini_tools import SignatureCache
+from aoa_proxy.schema import (
+    ChatCompletion,
+    ChatCompletionChunk,
+    Choice,
+    ChoiceLogprobs,
+    ChunkChoice,
+    Completion,
+    CompletionChoice,
+    Delta,
+    Embedding,
+    EmbeddingList,
+    Message,
+    ModelObject,
+    TokenLogprob,
+    ToolCall,
+    TopLogprob,
+    Usage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +107,10 @@ class Answer:
     """One candidate's useful content: answer text (thoughts dropped) and function calls."""
 
     text: str = ""
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[ToolCall] = field(default_factory=list)
 
 
-def read_parts(content: Any) -> Answer:
+def read_parts(content: Any, signatures: SignatureCache) -> Answer:
     """Text and OpenAI tool calls from a Gemini content; remembers thought signatures."""
     answer = Answer()
     parts = content.get("parts") if isinstance(content, Mapping) else None
@@ -106,7 +124,7 @@ def read_parts(content: Any) -> Answer:
             cid = given if isinstance(given, str) and given else call_id()
             signature = part.get("thoughtSignature")
             native = isinstance(given, str) and bool(given)
-            SIGNATURES.remember(cid, signature if isinstance(signature, str) else "", native)
+            signatures.remember(cid, signature if isinstance(signature, str) else "", native)
             answer.calls.append(
                 {
                     "id": cid,
@@ -130,7 +148,7 @@ def finish_reason(raw: Any, has_calls: bool, legacy: bool) -> str:
     return reason
 
 
-def usage(meta: Any) -> dict[str, Any]:
+def usage(meta: Any) -> Usage:
     """usageMetadata -> OpenAI usage; thinking tokens count as completion tokens, as on OpenAI."""
     meta = meta if isinstance(meta, Mapping) else {}
 
@@ -167,7 +185,7 @@ def _index(cand: Mapping[str, Any]) -> int:
     return index if isinstance(index, int) else 0
 
 
-def logprobs(result: Any) -> dict[str, Any] | None:
+def logprobs(result: Any) -> ChoiceLogprobs | None:
     """Gemini's logprobsResult -> OpenAI's choice.logprobs (None when Gemini sent none).
 
     https://ai.google.dev/api/generate-content#LogprobsResult: one chosen candidate per decoding
@@ -177,7 +195,7 @@ def logprobs(result: Any) -> dict[str, Any] | None:
         return None
     tops = result.get("topCandidates")
     tops = tops if isinstance(tops, list) else []
-    content = []
+    content: list[TokenLogprob] = []
     for step, chosen in enumerate(result["chosenCandidates"]):
         if not isinstance(chosen, Mapping):
             continue
@@ -186,13 +204,12 @@ def logprobs(result: Any) -> dict[str, Any] | None:
             if step < len(tops) and isinstance(tops[step], Mapping)
             else None
         )
-        entry = _logprob(chosen)
-        entry["top_logprobs"] = [_logprob(t) for t in top or [] if isinstance(t, Mapping)]
-        content.append(entry)
+        tops_here = [_logprob(t) for t in top or [] if isinstance(t, Mapping)]
+        content.append({**_logprob(chosen), "top_logprobs": tops_here})
     return {"content": content, "refusal": None}
 
 
-def _logprob(candidate: Mapping[str, Any]) -> dict[str, Any]:
+def _logprob(candidate: Mapping[str, Any]) -> TopLogprob:
     token = str(candidate.get("token", ""))
     value = candidate.get("logProbability")
     return {
@@ -217,7 +234,20 @@ class Shape:
     echo: str = ""  # completions with echo: the prompt, prepended to each answer
 
 
-def translate(payload: Any, shape: Shape) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Ended:
+    """One finished candidate, before it takes the chat or the completions shape."""
+
+    index: int
+    answer: Answer
+    reason: str  # OpenAI finish_reason
+    refusal: str | None  # why an empty answer was filtered (chat only)
+    logprobs: ChoiceLogprobs | None = None
+
+
+def translate(
+    payload: Any, shape: Shape, *, signatures: SignatureCache
+) -> ChatCompletion | Completion:
     """A GenerateContentResponse -> chat.completion or text_completion."""
     if not isinstance(payload, Mapping):
         raise UpstreamUnreachable("Gemini sent an answer that is not a JSON object")
@@ -225,52 +255,67 @@ def translate(payload: Any, shape: Shape) -> dict[str, Any]:
         raise error_from_json(payload["error"], 500, {})
     cands = sorted(_candidates(payload), key=_index)
     blocked = _block_reason(payload)
-    choices: list[dict[str, Any]] = []
+    ended: list[_Ended] = []
     if not cands:
         if blocked is None:
             raise UpstreamUnreachable("Gemini answered without any candidate")
-        for i in range(max(shape.n, 1)):
-            choices.append(_choice(shape, i, Answer(), "content_filter", _BLOCKED, blocked))
+        why = _BLOCKED.format(reason=blocked)
+        ended += [_Ended(i, Answer(), "content_filter", why) for i in range(max(shape.n, 1))]
     for cand in cands:
-        answer = read_parts(cand.get("content"))
+        answer = read_parts(cand.get("content"), signatures)
         raw = cand.get("finishReason")
         reason = finish_reason(raw, bool(answer.calls), shape.legacy)
-        choice = _choice(shape, _index(cand), answer, reason, _FILTERED, str(raw))
-        if shape.chat:
-            choice["logprobs"] = logprobs(cand.get("logprobsResult"))
-        choices.append(choice)
-    out: dict[str, Any] = {
-        "id": new_id("chatcmpl" if shape.chat else "cmpl"),
-        "object": "chat.completion" if shape.chat else "text_completion",
-        "created": int(time.time()),
-        "model": shape.model,
-        "choices": choices,
-        "usage": usage(payload.get("usageMetadata")),
-    }
-    return out
-
-
-def _choice(
-    shape: Shape, index: int, answer: Answer, reason: str, why: str, raw: str
-) -> dict[str, Any]:
+        filtered = reason == "content_filter" and not answer.text
+        refusal = _FILTERED.format(reason=str(raw)) if filtered else None
+        lp = logprobs(cand.get("logprobsResult")) if shape.chat else None
+        ended.append(_Ended(_index(cand), answer, reason, refusal, lp))
     if not shape.chat:
         return {
-            "text": shape.echo + answer.text,
-            "index": index,
-            "logprobs": None,
-            "finish_reason": reason,
+            "id": new_id("cmpl"),
+            "object": "text_completion",
+            "created": int(time.time()),
+            "model": shape.model,
+            "choices": [_text_choice(shape, e) for e in ended],
+            "usage": usage(payload.get("usageMetadata")),
         }
-    message: dict[str, Any] = {"role": "assistant", "content": answer.text or None}
-    message["refusal"] = (
-        why.format(reason=raw) if reason == "content_filter" and not answer.text else None
-    )
+    return {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": shape.model,
+        "choices": [_chat_choice(shape, e) for e in ended],
+        "usage": usage(payload.get("usageMetadata")),
+    }
+
+
+def _text_choice(shape: Shape, ended: _Ended) -> CompletionChoice:
+    return {
+        "text": shape.echo + ended.answer.text,
+        "index": ended.index,
+        "logprobs": None,
+        "finish_reason": ended.reason,
+    }
+
+
+def _chat_choice(shape: Shape, ended: _Ended) -> Choice:
+    answer = ended.answer
+    message: Message = {
+        "role": "assistant",
+        "content": answer.text or None,
+        "refusal": ended.refusal,
+    }
     if answer.calls and shape.legacy:
-        message["function_call"] = dict(answer.calls[0]["function"])
+        message["function_call"] = {**answer.calls[0]["function"]}
     elif answer.calls:
         message["tool_calls"] = answer.calls
-    elif message["content"] is None and reason != "content_filter":
+    elif message["content"] is None and ended.reason != "content_filter":
         message["content"] = ""  # a plain (empty) answer is a string, never null
-    return {"index": index, "message": message, "logprobs": None, "finish_reason": reason}
+    return {
+        "index": ended.index,
+        "message": message,
+        "logprobs": ended.logprobs,
+        "finish_reason": ended.reason,
+    }
 
 
 # --------------------------------------------------------------------------- streams
@@ -287,14 +332,15 @@ class _ChoiceState:
 class StreamTranslator:
     """Turns Gemini SSE payloads into OpenAI chunks, in order, as they arrive."""
 
-    def __init__(self, shape: Shape) -> None:
+    def __init__(self, shape: Shape, *, signatures: SignatureCache) -> None:
         self.shape = shape
+        self.signatures = signatures
         self.id = new_id("chatcmpl" if shape.chat else "cmpl")
         self.created = int(time.time())
         self.states: dict[int, _ChoiceState] = {}
         self.usage_meta: Any = None
 
-    def feed(self, payload: Any) -> list[dict[str, Any]]:
+    def feed(self, payload: Any) -> list[ChatCompletionChunk | Completion]:
         """Chunks for one upstream payload (raises the upstream's error if it is one)."""
         if isinstance(payload, list):  # a JSON array of responses (no alt=sse)
             return [c for item in payload for c in self.feed(item)]
@@ -304,7 +350,7 @@ class StreamTranslator:
             raise error_from_json(payload["error"], 500, {})
         if isinstance(payload.get("usageMetadata"), Mapping):
             self.usage_meta = payload["usageMetadata"]
-        out: list[dict[str, Any]] = []
+        out: list[ChatCompletionChunk | Completion] = []
         cands = _candidates(payload)
         blocked = _block_reason(payload)
         if not cands and blocked:
@@ -315,25 +361,23 @@ class StreamTranslator:
             out += self._candidate(cand)
         return out
 
-    def _candidate(self, cand: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _candidate(self, cand: Mapping[str, Any]) -> list[ChatCompletionChunk | Completion]:
         i = _index(cand)
         state = self.states.setdefault(i, _ChoiceState())
         if state.finished:
             return []
         out = self._open(i)
-        answer = read_parts(cand.get("content"))
+        answer = read_parts(cand.get("content"), self.signatures)
         if answer.text:
             state.text = True
-            chunk = self._chunk(i, {"content": answer.text}, answer.text)
-            if self.shape.chat:
-                chunk["choices"][0]["logprobs"] = logprobs(cand.get("logprobsResult"))
-            out.append(chunk)
+            lp = logprobs(cand.get("logprobsResult")) if self.shape.chat else None
+            out.append(self._chunk(i, {"content": answer.text}, answer.text, logprobs=lp))
         calls = answer.calls
         if self.shape.legacy:  # the legacy format has room for one call only
             calls = calls[:1] if state.tools == 0 else []
         for call in calls:
             if self.shape.legacy:
-                delta: dict[str, Any] = {"function_call": dict(call["function"])}
+                delta: Delta = {"function_call": {**call["function"]}}
             else:
                 delta = {"tool_calls": [{"index": state.tools, **call}]}
             out.append(self._chunk(i, delta, ""))
@@ -345,7 +389,7 @@ class StreamTranslator:
             out += self._close(i, reason, None if state.text else note)
         return out
 
-    def _open(self, i: int) -> list[dict[str, Any]]:
+    def _open(self, i: int) -> list[ChatCompletionChunk | Completion]:
         state = self.states.setdefault(i, _ChoiceState())
         if state.started:
             return []
@@ -354,41 +398,74 @@ class StreamTranslator:
             return [self._chunk(i, {"role": "assistant", "content": ""}, "")]
         return [self._chunk(i, {}, self.shape.echo)] if self.shape.echo else []
 
-    def _close(self, i: int, reason: str, refusal: str | None) -> list[dict[str, Any]]:
+    def _close(
+        self, i: int, reason: str, refusal: str | None
+    ) -> list[ChatCompletionChunk | Completion]:
         state = self.states.setdefault(i, _ChoiceState())
         state.finished = True
-        delta: dict[str, Any] = {"refusal": refusal} if refusal and self.shape.chat else {}
-        chunk = self._chunk(i, delta, "")
-        chunk["choices"][0]["finish_reason"] = reason
-        return [chunk]
+        delta: Delta = {"refusal": refusal} if refusal and self.shape.chat else {}
+        return [self._chunk(i, delta, "", finish=reason)]
 
-    def _chunk(self, i: int, delta: dict[str, Any], text: str) -> dict[str, Any]:
-        choice: dict[str, Any]
+    def _chunk(
+        self,
+        i: int,
+        delta: Delta,
+        text: str,
+        *,
+        finish: str | None = None,
+        logprobs: ChoiceLogprobs | None = None,
+    ) -> ChatCompletionChunk | Completion:
+        """One choice's chunk: `delta` for chat, `text` for completions."""
         if self.shape.chat:
-            choice = {"index": i, "delta": delta, "logprobs": None, "finish_reason": None}
-        else:
-            choice = {"text": text, "index": i, "logprobs": None, "finish_reason": None}
-        chunk: dict[str, Any] = {
+            choice: ChunkChoice = {
+                "index": i,
+                "delta": delta,
+                "logprobs": logprobs,
+                "finish_reason": finish,
+            }
+            return self._chat_chunk([choice])
+        return self._text_chunk(
+            [{"text": text, "index": i, "logprobs": None, "finish_reason": finish}]
+        )
+
+    def _chat_chunk(
+        self, choices: list[ChunkChoice], usage: Usage | None = None
+    ) -> ChatCompletionChunk:
+        chunk: ChatCompletionChunk = {
             "id": self.id,
-            "object": "chat.completion.chunk" if self.shape.chat else "text_completion",
+            "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.shape.model,
-            "choices": [choice],
+            "choices": choices,
         }
         if self.shape.include_usage:
-            chunk["usage"] = None
+            chunk["usage"] = usage
         return chunk
 
-    def close(self) -> list[dict[str, Any]]:
+    def _text_chunk(
+        self, choices: list[CompletionChoice], usage: Usage | None = None
+    ) -> Completion:
+        chunk: Completion = {
+            "id": self.id,
+            "object": "text_completion",
+            "created": self.created,
+            "model": self.shape.model,
+            "choices": choices,
+        }
+        if self.shape.include_usage:
+            chunk["usage"] = usage
+        return chunk
+
+    def close(self) -> list[ChatCompletionChunk | Completion]:
         """The closing chunks once the upstream has ended; raises if it ended too early."""
         if not self.states or not all(s.finished for s in self.states.values()):
             raise UpstreamUnreachable("Gemini's stream ended before the answer was complete")
         if not self.shape.include_usage:
             return []
-        chunk = self._chunk(0, {}, "")
-        chunk["choices"] = []
-        chunk["usage"] = usage(self.usage_meta)
-        return [chunk]
+        total = usage(self.usage_meta)
+        if self.shape.chat:
+            return [self._chat_chunk([], total)]
+        return [self._text_chunk([], total)]
 
 
 # --------------------------------------------------------------------------- errors
@@ -466,19 +543,17 @@ def _retry_delay(details: Sequence[Mapping[str, Any]]) -> int | None:
 # --------------------------------------------------------------------------- embeddings, models
 
 
-def embeddings(
-    payload: Any, *, model: str, texts: Sequence[str], as_base64: bool
-) -> dict[str, Any]:
+def embeddings(payload: Any, *, model: str, texts: Sequence[str], as_base64: bool) -> EmbeddingList:
     """A batchEmbedContents answer -> OpenAI embeddings list."""
     items = payload.get("embeddings") if isinstance(payload, Mapping) else None
     if not isinstance(items, list) or len(items) != len(texts):
         raise UpstreamUnreachable("Gemini's embeddings answer does not match the inputs")
-    data = []
+    data: list[Embedding] = []
     for i, item in enumerate(items):
         values = item.get("values") if isinstance(item, Mapping) else None
         if not isinstance(values, list):
             raise UpstreamUnreachable("Gemini sent an embedding without values")
-        vector: Any = values
+        vector: list[float] | str = values
         if as_base64:
             vector = base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
         data.append({"object": "embedding", "index": i, "embedding": vector})
@@ -492,11 +567,11 @@ def embeddings(
     }
 
 
-def model_objects(payload: Any) -> tuple[list[dict[str, Any]], str]:
+def model_objects(payload: Any) -> tuple[list[ModelObject], str]:
     """One page of Gemini's model list -> (OpenAI model objects, next page token)."""
     if not isinstance(payload, Mapping):
         return [], ""
-    out = []
+    out: list[ModelObject] = []
     for entry in payload.get("models") or []:
         name = entry.get("name") if isinstance(entry, Mapping) else None
         if isinstance(name, str) and name:

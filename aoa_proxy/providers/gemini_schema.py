@@ -62,75 +62,124 @@ def clean_schema(schema: Any, *, where: str = "schema") -> dict[str, Any]:
 
 
 def _clean(node: Any, defs: Mapping[str, Any], depth: int) -> dict[str, Any]:
-    if not isinstance(node, Mapping) or depth > _MAX_DEPTH:
-        return {"type": "OBJECT"} if depth > _MAX_DEPTH else {}
-    node = _resolve(node, defs, depth)
-    node = _merge_all_of(node, defs, depth)
-    out: dict[str, Any] = {}
-    nullable = bool(node.get("nullable"))
+    """One schema node and everything under it, in Gemini's terms."""
+    if depth > _MAX_DEPTH:
+        return {"type": "OBJECT"}
+    if not isinstance(node, Mapping):
+        return {}
+    node = _merge_all_of(_resolve(node, defs, depth), defs, depth)
+    # Each step may read what the earlier ones wrote: a folded union brings its own keys, the
+    # node's own keys then win, and properties/items/enum fill in a type only if none is set.
+    out = _fold_union(node, _declared_type(node), defs, depth)
+    _copy_plain_keys(node, out)
+    _add_properties(node, out, defs, depth)
+    _add_items(node, out, defs, depth)
+    _add_enum(node, out)
+    _add_format(node, out)
+    if _is_nullable(node):
+        out["nullable"] = True
+    return out
 
+
+def _declared_type(node: Mapping[str, Any]) -> dict[str, Any]:
+    """`type` in Gemini's spelling; a list of several non-null types becomes an `anyOf`."""
     kind = node.get("type")
-    if isinstance(kind, list):  # ["string", "null"] -> STRING + nullable
+    if isinstance(kind, list):  # ["string", "null"] -> STRING (the null goes to `nullable`)
         others = [k for k in kind if k != "null"]
-        nullable = nullable or len(others) < len(kind)
-        if len(others) == 1:
-            kind = others[0]
-        elif others:
-            out["anyOf"] = [{"type": _TYPES.get(str(k).lower(), "STRING")} for k in others]
-            kind = None
-        else:
-            kind = "null"
+        if len(others) > 1:
+            return {"anyOf": [{"type": _TYPES.get(str(k).lower(), "STRING")} for k in others]}
+        kind = others[0] if others else "null"
     if isinstance(kind, str) and kind.lower() in _TYPES:
-        out["type"] = _TYPES[kind.lower()]
+        return {"type": _TYPES[kind.lower()]}
+    return {}
 
+
+def _fold_union(
+    node: Mapping[str, Any], out: dict[str, Any], defs: Mapping[str, Any], depth: int
+) -> dict[str, Any]:
+    """`anyOf`/`oneOf` without its null branches; a single branch is folded into this node."""
     union = node.get("anyOf", node.get("oneOf"))
-    if isinstance(union, list):
-        branches = [b for b in union if not (isinstance(b, Mapping) and b.get("type") == "null")]
-        nullable = nullable or len(branches) < len(union)
-        cleaned = [_clean(b, defs, depth + 1) for b in branches]
-        if len(cleaned) == 1:
-            # A nullable single type: fold it into this node instead of a one-branch anyOf.
-            out = {**cleaned[0], **out}
-        elif cleaned:
-            out["anyOf"] = cleaned
+    if not isinstance(union, list):
+        return out
+    branches = [_clean(b, defs, depth + 1) for b in union if not _is_null_branch(b)]
+    if len(branches) == 1:
+        # A nullable single type: fold it into this node instead of a one-branch anyOf.
+        return {**branches[0], **out}
+    if branches:
+        out["anyOf"] = branches
+    return out
 
+
+def _is_null_branch(branch: Any) -> bool:
+    return isinstance(branch, Mapping) and branch.get("type") == "null"
+
+
+def _is_nullable(node: Mapping[str, Any]) -> bool:
+    """`nullable: true`, a "null" in a type list, or a null branch in `anyOf`/`oneOf`."""
+    kind = node.get("type")
+    union = node.get("anyOf", node.get("oneOf"))
+    return (
+        bool(node.get("nullable"))
+        or (isinstance(kind, list) and "null" in kind)
+        or (isinstance(union, list) and any(_is_null_branch(b) for b in union))
+    )
+
+
+def _copy_plain_keys(node: Mapping[str, Any], out: dict[str, Any]) -> None:
     for key in _PLAIN_KEYS:
         if key in node and node[key] is not None:
             out[key] = node[key]
 
-    if isinstance(node.get("properties"), Mapping):
-        props = {str(k): _clean(v, defs, depth + 1) for k, v in node["properties"].items()}
-        out["properties"] = props
-        out.setdefault("type", "OBJECT")
-        required = node.get("required")
-        if isinstance(required, list):
-            kept = [r for r in required if r in props]
-            if kept:
-                out["required"] = kept
-    if "items" in node and isinstance(node["items"], Mapping):
-        out["items"] = _clean(node["items"], defs, depth + 1)
-        out.setdefault("type", "ARRAY")
-    elif isinstance(node.get("items"), list) and node["items"]:  # tuple form: use the first
-        out["items"] = _clean(node["items"][0], defs, depth + 1)
-        out.setdefault("type", "ARRAY")
 
+def _add_properties(
+    node: Mapping[str, Any], out: dict[str, Any], defs: Mapping[str, Any], depth: int
+) -> None:
+    """Cleaned properties; `required` keeps only names that are properties."""
+    properties = node.get("properties")
+    if not isinstance(properties, Mapping):
+        return
+    props = {str(k): _clean(v, defs, depth + 1) for k, v in properties.items()}
+    out["properties"] = props
+    out.setdefault("type", "OBJECT")
+    required = node.get("required")
+    if isinstance(required, list):
+        kept = [r for r in required if isinstance(r, str) and r in props]
+        if kept:
+            out["required"] = kept
+
+
+def _add_items(
+    node: Mapping[str, Any], out: dict[str, Any], defs: Mapping[str, Any], depth: int
+) -> None:
+    items = node.get("items")
+    if isinstance(items, list) and items:
+        items = items[0]  # the tuple form: Gemini has one item schema, use the first
+    elif not isinstance(items, Mapping):
+        return
+    out["items"] = _clean(items, defs, depth + 1)
+    out.setdefault("type", "ARRAY")
+
+
+def _add_enum(node: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """`enum`/`const` as a string enum; Gemini has no other kind, so others become words."""
     values = [node["const"]] if "const" in node else node.get("enum")
-    if isinstance(values, list) and values:
-        if out.get("type", "STRING") == "STRING":
-            out["type"] = "STRING"
-            out["enum"] = [v if isinstance(v, str) else _json_text(v) for v in values]
-        else:  # Gemini enums are strings only: say it in words instead
-            allowed = ", ".join(_json_text(v) for v in values)
-            text = str(out.get("description", "")).rstrip()
-            out["description"] = (text + " " if text else "") + f"(one of: {allowed})"
+    if not isinstance(values, list) or not values:
+        return
+    if out.get("type", "STRING") == "STRING":
+        out["type"] = "STRING"
+        out["enum"] = [_json_text(v) for v in values]
+    else:
+        allowed = ", ".join(_json_text(v) for v in values)
+        text = str(out.get("description", "")).rstrip()
+        out["description"] = (text + " " if text else "") + f"(one of: {allowed})"
 
+
+def _add_format(node: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """`format`, only where Gemini honours it for this type (others are rejected)."""
     fmt = node.get("format")
-    allowed_formats = _FORMATS.get(str(out.get("type")), frozenset())
-    if "format" not in out and isinstance(fmt, str) and fmt in allowed_formats:
+    allowed = _FORMATS.get(str(out.get("type")), frozenset())
+    if "format" not in out and isinstance(fmt, str) and fmt in allowed:
         out["format"] = fmt
-    if nullable:
-        out["nullable"] = True
-    return out
 
 
 def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any], depth: int) -> Mapping[str, Any]:

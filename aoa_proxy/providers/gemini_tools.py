@@ -26,7 +26,8 @@ class SignatureCache:
 
     OpenAI clients cannot carry Gemini's signatures, so the gateway remembers them and puts them
     back when the client replays its history ("" = the call had no signature). Ids Gemini gave
-    go back on the call and its response, which lets Gemini pair them exactly.
+    go back on the call and its response, which lets Gemini pair them exactly. The Gemini
+    provider owns one; the translators get it passed in.
     """
 
     def __init__(self, size: int = 4096) -> None:
@@ -47,9 +48,6 @@ class SignatureCache:
         """True when Gemini itself chose this id."""
         item = self._items.get(call_id) if isinstance(call_id, str) else None
         return bool(item and item[1])
-
-
-SIGNATURES: Final = SignatureCache()
 
 
 def tools_and_config(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:

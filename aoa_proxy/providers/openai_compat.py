@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from aoa_proxy.providers.base import Call, Provider, UpstreamRequest, bearer
+from aoa_proxy.providers.base import (
+    Call,
+    FetchBytes,
+    Provider,
+    ProviderKind,
+    UpstreamRequest,
+    bearer,
+)
 
 JSON = "application/json"
 
@@ -15,6 +22,7 @@ class OpenAICompatProvider(Provider):
     name: ClassVar[str] = "openai"
     label: ClassVar[str] = "OpenAI-compatible"
     key_env_var: ClassVar[str] = "OPENAI_API_KEY"
+    kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
 
     @property
     def base_url(self) -> str:
@@ -23,7 +31,7 @@ class OpenAICompatProvider(Provider):
     def query(self) -> str:
         return ""
 
-    def build_request(self, call: Call) -> UpstreamRequest:
+    async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
         url = f"{self.base_url}/{call.endpoint.value}{self.query()}"
         headers = {"Content-Type": JSON, **bearer(call.key)}
         if call.stream:

@@ -16,12 +16,11 @@ from aiohttp import web
 
 from aoa_desktop.autostart import XdgAutostart
 from aoa_desktop.controller import KEYED_PROVIDERS, Controller
-from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore
+from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore, proxy_login_name
 from aoa_desktop.settings_session import SessionBook
 from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes, settings_url
 from aoa_proxy.app import create_app
 from aoa_proxy.runtime import Runtime
-from tests.fakes import FakeUpstream
 from tests.secret_service import PrivateKeyring, secret_service_backend, session_env
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,7 +33,7 @@ CHROMIUM_ARGS = [
 
 
 def _clear_keyring(store: KeyStore) -> None:
-    for name in (*KEYED_PROVIDERS, ACCESS_TOKEN):
+    for name in (*KEYED_PROVIDERS, ACCESS_TOKEN, *map(proxy_login_name, KEYED_PROVIDERS)):
         store.delete(name)
 
 
@@ -128,13 +127,6 @@ async def launcher(tmp_path: Path) -> AsyncIterator[Launcher]:
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
     return tmp_path / "config" / "aoa"
-
-
-@pytest.fixture
-async def fake_upstream() -> AsyncIterator[FakeUpstream]:
-    fake = await FakeUpstream().start()
-    yield fake
-    await fake.close()
 
 
 @pytest.fixture

@@ -141,14 +141,12 @@ async def _with_stored_key(
 
 
 async def test_stolen_session_cannot_send_the_stored_key_to_a_new_endpoint(
-    launcher: Launcher, config_dir: Path, real_keys: KeyStore, fake_upstream: FakeUpstream
+    launcher: Launcher, config_dir: Path, real_keys: KeyStore, upstream: FakeUpstream
 ) -> None:
     """V1's payoff: save an attacker's endpoint, press "Test connection", read the key."""
     attacker = await FakeUpstream().start()
     try:
-        desktop, key = await _with_stored_key(
-            launcher, config_dir, real_keys, f"{fake_upstream.url}/v1"
-        )
+        desktop, key = await _with_stored_key(launcher, config_dir, real_keys, f"{upstream.url}/v1")
         headers = {**await enter(desktop), **_own(desktop)}
         redirect = {"providers": {"openai": {"endpoint": f"{attacker.url}/v1"}}}
         answer = await _post(desktop, "save", redirect, headers)
@@ -156,8 +154,8 @@ async def test_stolen_session_cannot_send_the_stored_key_to_a_new_endpoint(
         assert "enter the API key again" in " ".join(answer["problems"])
         test = await _post(desktop, "test", {"name": "openai"}, headers)
         assert attacker.received == []  # the key never left for the new address
-        assert test["ok"] and fake_upstream.last.headers["Authorization"] == f"Bearer {key}"
-        assert desktop.controller.settings.providers["openai"].endpoint == f"{fake_upstream.url}/v1"
+        assert test["ok"] and upstream.last.headers["Authorization"] == f"Bearer {key}"
+        assert desktop.controller.settings.providers["openai"].endpoint == f"{upstream.url}/v1"
         # A new proxy host would see the key too (an http endpoint through an http proxy).
         proxy = {"providers": {"openai": {"proxy": f"http://127.0.0.1:{_free_port()}"}}}
         answer = await _post(desktop, "save", proxy, headers)
@@ -168,12 +166,12 @@ async def test_stolen_session_cannot_send_the_stored_key_to_a_new_endpoint(
 
 
 async def test_new_endpoint_with_the_key_entered_again_is_saved(
-    launcher: Launcher, config_dir: Path, real_keys: KeyStore, fake_upstream: FakeUpstream
+    launcher: Launcher, config_dir: Path, real_keys: KeyStore, upstream: FakeUpstream
 ) -> None:
     moved = await FakeUpstream().start()
     try:
         desktop, _old_key = await _with_stored_key(
-            launcher, config_dir, real_keys, f"{fake_upstream.url}/v1"
+            launcher, config_dir, real_keys, f"{upstream.url}/v1"
         )
         headers = {**await enter(desktop), **_own(desktop)}
         new_key = "sk-moved-" + secrets.token_hex(16)
@@ -189,13 +187,13 @@ async def test_new_endpoint_with_the_key_entered_again_is_saved(
 
 
 async def test_key_from_the_environment_is_not_redirected_from_the_page(
-    launcher: Launcher, config_dir: Path, fake_upstream: FakeUpstream
+    launcher: Launcher, config_dir: Path, upstream: FakeUpstream
 ) -> None:
     env = {"OPENAI_API_KEY": "sk-env-" + secrets.token_hex(16)}
     desktop = await launcher.launch(config_dir, KeyStore(), env)
     before = desktop.controller.settings.providers["openai"].endpoint
     headers = {**await enter(desktop), **_own(desktop)}
-    change = {"providers": {"openai": {"endpoint": f"{fake_upstream.url}/v1", "key": "sk-x" * 5}}}
+    change = {"providers": {"openai": {"endpoint": f"{upstream.url}/v1", "key": "sk-x" * 5}}}
     answer = await _post(desktop, "save", change, headers)
     assert answer["ok"] is False
     assert "OPENAI_API_KEY" in " ".join(answer["problems"])
@@ -263,12 +261,12 @@ async def test_changing_only_the_bind_address_on_the_same_port_is_saved(
 
 
 async def test_page_saves_with_cors_origins_set_and_a_server_key(
-    browser: Any, launcher: Launcher, config_dir: Path, fake_upstream: FakeUpstream
+    browser: Any, launcher: Launcher, config_dir: Path, upstream: FakeUpstream
 ) -> None:
     env = {
         "AOA_CORS_ORIGINS": "https://chat.example.com",
         "AOA_TYPE": "openai",
-        "OPENAI_ENDPOINT": f"{fake_upstream.url}/v1",
+        "OPENAI_ENDPOINT": f"{upstream.url}/v1",
         "OPENAI_API_KEY": "sk-env-" + secrets.token_hex(16),
     }
     desktop = await launcher.launch(config_dir, KeyStore(), env)
@@ -332,12 +330,12 @@ async def test_page_asks_for_the_key_again_for_a_new_endpoint_and_save_stores_it
     launcher: Launcher,
     config_dir: Path,
     real_keys: KeyStore,
-    fake_upstream: FakeUpstream,
+    upstream: FakeUpstream,
 ) -> None:
     moved = await FakeUpstream().start()
     try:
         desktop, _key = await _with_stored_key(
-            launcher, config_dir, real_keys, f"{fake_upstream.url}/v1"
+            launcher, config_dir, real_keys, f"{upstream.url}/v1"
         )
         page = await open_settings(browser, desktop)
         await page.get_by_role("tab", name="OpenAI-compatible").click()

@@ -31,7 +31,7 @@ async def _show_provider(page: Any, label: str) -> Any:
 
 
 async def test_page_aliases_persist_across_restart_and_map_models(
-    browser: Any, launcher: Launcher, config_dir: Path, fake_upstream: FakeUpstream, tmp_path: Path
+    browser: Any, launcher: Launcher, config_dir: Path, upstream: FakeUpstream, tmp_path: Path
 ) -> None:
     keys = KeyStore()  # whatever this machine has: the aliases do not depend on it
     first = await launcher.launch(config_dir, keys)
@@ -39,7 +39,7 @@ async def test_page_aliases_persist_across_restart_and_map_models(
 
     await page.select_option("#g-provider", "openai")
     panel = await _show_provider(page, "OpenAI-compatible")
-    await panel.locator("[data-field='endpoint'] input").fill(f"{fake_upstream.url}/v1")
+    await panel.locator("[data-field='endpoint'] input").fill(f"{upstream.url}/v1")
     await panel.get_by_role("button", name="Add alias").click()
     rows = panel.locator("table.aliases tbody tr")
     await rows.nth(0).locator(".alias-from").fill("gpt-4")
@@ -74,8 +74,8 @@ async def test_page_aliases_persist_across_restart_and_map_models(
     )
     await client.close()
     assert answer.choices[0].message.content
-    assert fake_upstream.last.path == "/v1/chat/completions"
-    assert fake_upstream.last.json["model"] == "fake-model-x"
+    assert upstream.last.path == "/v1/chat/completions"
+    assert upstream.last.json["model"] == "fake-model-x"
     # The live view shows the request (model -> upstream model), without any body.
     await page.wait_for_selector("#recent-rows tr")
     assert "gpt-4 \u2192 fake-model-x" in await page.inner_text("#recent-rows")
@@ -87,7 +87,7 @@ async def test_key_saved_through_page_is_in_secret_service_and_used_upstream(
     browser: Any,
     launcher: Launcher,
     config_dir: Path,
-    fake_upstream: FakeUpstream,
+    upstream: FakeUpstream,
     real_keys: KeyStore,
     tmp_path: Path,
 ) -> None:
@@ -98,7 +98,7 @@ async def test_key_saved_through_page_is_in_secret_service_and_used_upstream(
                 "provider": "openai",
                 "providers": {
                     "openai": {
-                        "endpoint": f"{fake_upstream.url}/v1",
+                        "endpoint": f"{upstream.url}/v1",
                         "model": "gpt-4o-mini",
                         "aliases": {"gpt-4": "fake-model-x", "gpt-3.5-turbo": "fake-small"},
                     }
@@ -136,12 +136,12 @@ async def test_key_saved_through_page_is_in_secret_service_and_used_upstream(
             model=model, messages=[{"role": "user", "content": "hello"}]
         )
     await client.close()
-    assert fake_upstream.last.headers["Authorization"] == f"Bearer {key}"
+    assert upstream.last.headers["Authorization"] == f"Bearer {key}"
 
     await panel.get_by_role("button", name="Test connection").click()
     await page.wait_for_selector(".panel:not([hidden]) .test-result.ok")
     assert "the key works" in await panel.locator(".test-result").inner_text()
-    assert fake_upstream.last.path == "/v1/models"
+    assert upstream.last.path == "/v1/models"
 
     await page.wait_for_function("document.querySelectorAll('#recent-rows tr').length >= 3")
     shot = tmp_path / "settings.png"

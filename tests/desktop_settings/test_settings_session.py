@@ -28,7 +28,8 @@ from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes
 from aoa_desktop.store import SettingsStore
 from aoa_proxy.runtime import Runtime
 from tests.desktop_settings.conftest import page_session
-from tests.desktop_shell.conftest import free_port, health, wait_for
+from tests.desktop_shell.conftest import health
+from tests.support import free_port, wait_for
 
 
 class Clock:

@@ -13,13 +13,11 @@ import os
 import select
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
@@ -30,27 +28,11 @@ from typing import Any, TypeVar
 import pytest
 from aiohttp import web
 
+from tests.support import free_port, wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 X_TOOLS = ("Xvfb", "trayer", "xdotool", "xdpyinfo", "import", "dbus-daemon")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 20.0) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:

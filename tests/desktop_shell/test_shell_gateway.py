@@ -14,7 +14,8 @@ from aiohttp import web
 from aoa_desktop.gateway import GatewayThread
 from aoa_proxy.config import Settings, load_settings
 from aoa_proxy.runtime import Runtime
-from tests.desktop_shell.conftest import Upstream, chat, free_port, health, wait_for
+from tests.desktop_shell.conftest import Upstream, chat, health
+from tests.support import free_port, wait_for
 
 
 def _settings(port: int, env: dict[str, str] | None = None) -> Settings:

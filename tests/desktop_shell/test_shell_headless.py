@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.desktop_shell.conftest import (
-    Launcher,
-    chat,
-    free_port,
-    get_json,
-    health,
-    open_page,
-    page_session,
-    wait_for,
-)
+from tests.desktop_shell.conftest import Launcher, chat, get_json, health, open_page, page_session
+from tests.support import free_port, wait_for
 
 
 def _headless_lines(stderr: str) -> list[str]:

@@ -28,8 +28,8 @@ from tests.desktop_shell.conftest import (
     chat,
     health,
     open_page,
-    wait_for,
 )
+from tests.support import wait_for
 
 pytestmark = pytest.mark.desktop
 

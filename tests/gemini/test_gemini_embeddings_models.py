@@ -44,6 +44,21 @@ async def test_gemini_embeddings_as_floats_with_dimensions(gw: Gateway, gemini: 
     }
 
 
+async def test_gemini_embeddings_asked_as_a_stream_answer_whole(
+    gw: Gateway, gemini: FakeGemini
+) -> None:
+    # Embeddings have no stream form: `stream: true` still gets the JSON list.
+    data = await _embed(
+        gw,
+        model="text-embedding-3-small",
+        input="hello",
+        encoding_format="float",
+        extra_body={"stream": True},
+    )
+    assert data["model"] == "text-embedding-3-small" and len(data["data"]) == 1
+    assert gemini.last.path == "/v1beta/models/gemini-embedding-001:batchEmbedContents"
+
+
 async def test_gemini_embeddings_base64_is_little_endian_float32(gw: Gateway) -> None:
     floats = await _embed(gw, model="text-embedding-004", input="hello", encoding_format="float")
     packed = await _embed(gw, model="text-embedding-004", input="hello", encoding_format="base64")

@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from aoa_proxy.errors import AoaError, RequestError
 from aoa_proxy.providers.gemini_request import embed_body, generate_body
 from aoa_proxy.providers.gemini_response import Shape, StreamTranslator, translate, translate_error
+from aoa_proxy.providers.gemini_schema import clean_schema
+from aoa_proxy.providers.gemini_tools import SignatureCache
+from tests.gemini.fake_gemini import _SCHEMA_KEYS, _SCHEMA_TYPES
 
 _scalars = (
     st.none()
@@ -140,6 +143,7 @@ def test_gemini_any_request_body_translates_or_is_a_request_error(body: dict[str
                 media={},
                 safety="OFF",
                 api_version="v1beta",
+                signatures=SignatureCache(),
             )
     with contextlib.suppress(RequestError):
         embed_body(body, "models/gemini-embedding-001")
@@ -150,8 +154,8 @@ def test_gemini_any_request_body_translates_or_is_a_request_error(body: dict[str
 def test_gemini_any_upstream_answer_translates_or_is_a_clean_error(payload: Any) -> None:
     for shape in (Shape(model="m"), Shape(model="m", chat=False, n=2, legacy=True)):
         with contextlib.suppress(AoaError):
-            translate(payload, shape)
-        stream = StreamTranslator(shape)
+            translate(payload, shape, signatures=SignatureCache())
+        stream = StreamTranslator(shape, signatures=SignatureCache())
         try:
             stream.feed(payload)
             stream.close()
@@ -161,3 +165,93 @@ def test_gemini_any_upstream_answer_translates_or_is_a_clean_error(payload: Any)
 
     err = translate_error(400, orjson.dumps(payload), {})
     assert 400 <= err.status < 600
+
+
+_schema_keys = st.sampled_from(
+    [
+        "type",
+        "anyOf",
+        "oneOf",
+        "allOf",
+        "properties",
+        "required",
+        "items",
+        "enum",
+        "const",
+        "format",
+        "nullable",
+        "description",
+        "minimum",
+        "maxItems",
+        "pattern",
+        "title",
+        "additionalProperties",
+        "$ref",
+        "$defs",
+        "A",
+        "B",
+    ]
+)
+_schema_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 3)
+    | st.sampled_from(
+        [
+            "string",
+            "null",
+            "integer",
+            "number",
+            "boolean",
+            "array",
+            "object",
+            "date-time",
+            "email",
+            "int64",
+            "#/$defs/A",
+            "A",
+            "",
+        ]
+    )
+)
+_schemas = st.dictionaries(
+    _schema_keys,
+    st.recursive(
+        _schema_scalars,
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(_schema_keys, inner, max_size=5)
+        ),
+        max_leaves=30,
+    ),
+    max_size=6,
+)
+
+
+def _assert_gemini_shaped(schema: dict[str, Any]) -> None:
+    """Only keys Gemini's Schema has, its type names, string enums, required ⊆ properties."""
+    assert set(schema) <= _SCHEMA_KEYS, set(schema) - _SCHEMA_KEYS
+    assert schema.get("type", "STRING") in _SCHEMA_TYPES
+    assert all(isinstance(v, str) for v in schema.get("enum", []))
+    assert set(schema.get("required", [])) <= set(schema.get("properties", {}))
+    for sub in [*schema.get("properties", {}).values(), *schema.get("anyOf", [])]:
+        _assert_gemini_shaped(sub)
+    if "items" in schema:
+        _assert_gemini_shaped(schema["items"])
+
+
+@_checks
+@given(schema=_schemas)
+def test_any_json_schema_cleans_to_gemini_keys_or_is_a_request_error(schema: Any) -> None:
+    try:
+        cleaned = clean_schema(schema)
+    except RequestError:
+        return  # an unresolvable $ref
+    _assert_gemini_shaped(cleaned)
+
+
+@_checks
+@given(schema=_schemas)
+def test_cleaning_a_cleaned_schema_changes_nothing(schema: Any) -> None:
+    with contextlib.suppress(RequestError):
+        cleaned = clean_schema(schema)
+        assert clean_schema(cleaned) == cleaned

@@ -90,6 +90,26 @@ async def test_gemini_full_tool_round_trip_with_parallel_calls(
     ]
 
 
+async def test_gemini_signatures_outlive_a_switch_to_another_provider_and_back(
+    gw: Gateway, gemini: FakeGemini
+) -> None:
+    gemini.reply = _answer_after_tools
+    client = gw.client()
+    messages: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = await client.chat.completions.create(
+        model="gemini-3-pro-preview", messages=messages, tools=[WEATHER, TIME]
+    )
+    calls = first.choices[0].message.tool_calls or []
+    gw.runtime.switch("demo")  # the tray menu, away and back
+    gw.runtime.switch("gemini")
+    messages.append(first.choices[0].message.model_dump(exclude_none=True))
+    messages += [{"role": "tool", "tool_call_id": c.id, "content": "ok"} for c in calls]
+    await client.chat.completions.create(
+        model="gemini-3-pro-preview", messages=messages, tools=[WEATHER, TIME]
+    )
+    assert gemini.last.json["contents"][1]["parts"][0]["thoughtSignature"] == "c2lnLTE="
+
+
 async def test_gemini_history_from_elsewhere_gets_the_documented_dummy_signature(
     gw: Gateway, gemini: FakeGemini
 ) -> None:

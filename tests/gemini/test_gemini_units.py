@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
+from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import RequestError, UpstreamUnreachable
+from aoa_proxy.providers.base import Call, Endpoint
+from aoa_proxy.providers.gemini import GeminiProvider
 from aoa_proxy.providers.gemini_request import (
     convert_messages,
     generation_config,
@@ -24,6 +28,7 @@ from aoa_proxy.providers.gemini_response import (
 )
 from aoa_proxy.providers.gemini_schema import clean_schema
 from aoa_proxy.providers.gemini_tools import SignatureCache
+from aoa_proxy.schema import ChatCompletionChunk, Completion
 from tests.gemini.fake_gemini import Invalid, validate_schema
 
 
@@ -121,6 +126,12 @@ def test_clean_schema_rewrites_what_gemini_cannot_take(
     validate_schema(clean_schema(given), "x")
 
 
+def test_clean_schema_drops_required_entries_that_are_not_names() -> None:
+    # A list in `required` used to raise TypeError (unhashable): a 500 instead of a clean tool.
+    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": [["a"], "a"]}
+    assert clean_schema(schema)["required"] == ["a"]
+
+
 def test_clean_schema_rejects_remote_refs() -> None:
     with pytest.raises(RequestError, match="cannot be resolved"):
         clean_schema({"$ref": "https://example.com/s.json"})
@@ -164,6 +175,7 @@ def test_assistant_text_comes_before_its_calls_and_tool_text_parts_join() -> Non
             {"role": "user", "content": "thanks"},
         ],
         {},
+        signatures=SignatureCache(),
     )
     assert system == []
     assert contents[1]["parts"][0] == {"text": "Let me look."}
@@ -193,6 +205,7 @@ def test_tool_call_arguments_must_be_a_json_object() -> None:
                 }
             ],
             {},
+            signatures=SignatureCache(),
         )
 
 
@@ -262,11 +275,20 @@ def test_unknown_error_status_keeps_the_http_status() -> None:
 
 def test_answer_without_candidates_or_block_reason_is_a_502() -> None:
     with pytest.raises(UpstreamUnreachable):
-        translate({"usageMetadata": {}}, Shape(model="m"))
+        translate({"usageMetadata": {}}, Shape(model="m"), signatures=SignatureCache())
+
+
+def _chat_chunks(chunks: list[ChatCompletionChunk | Completion]) -> list[ChatCompletionChunk]:
+    """The chunks, each checked to be a chat chunk (which types them as one)."""
+    out = []
+    for chunk in chunks:
+        assert chunk["object"] == "chat.completion.chunk"
+        out.append(chunk)
+    return out
 
 
 def test_stream_interleaves_candidates_with_their_own_index() -> None:
-    t = StreamTranslator(Shape(model="m", n=2))
+    t = StreamTranslator(Shape(model="m", n=2), signatures=SignatureCache())
     out = t.feed(
         {
             "candidates": [
@@ -283,13 +305,14 @@ def test_stream_interleaves_candidates_with_their_own_index() -> None:
         }
     )
     out += t.close()
+    chunks = _chat_chunks(out)
     seen = [
         (
             c["choices"][0]["index"],
             c["choices"][0]["delta"].get("content"),
             c["choices"][0]["finish_reason"],
         )
-        for c in out
+        for c in chunks
     ]
     assert seen == [
         (0, "", None),
@@ -303,7 +326,7 @@ def test_stream_interleaves_candidates_with_their_own_index() -> None:
 
 
 def test_stream_legacy_functions_emit_one_function_call_delta() -> None:
-    t = StreamTranslator(Shape(model="m", legacy=True))
+    t = StreamTranslator(Shape(model="m", legacy=True), signatures=SignatureCache())
     out = t.feed(
         {
             "candidates": [
@@ -319,14 +342,15 @@ def test_stream_legacy_functions_emit_one_function_call_delta() -> None:
             ]
         }
     )
-    deltas = [c["choices"][0]["delta"] for c in out]
+    chunks = _chat_chunks(out)
+    deltas = [c["choices"][0]["delta"] for c in chunks]
     assert deltas[1] == {"function_call": {"name": "f", "arguments": '{"x":1}'}}
-    assert out[-1]["choices"][0]["finish_reason"] == "function_call" and len(out) == 3
+    assert chunks[-1]["choices"][0]["finish_reason"] == "function_call" and len(chunks) == 3
 
 
 def test_stream_with_nothing_in_it_is_an_error() -> None:
     with pytest.raises(UpstreamUnreachable):
-        StreamTranslator(Shape(model="m")).close()
+        StreamTranslator(Shape(model="m"), signatures=SignatureCache()).close()
 
 
 def test_model_pages_strip_the_models_prefix() -> None:
@@ -336,3 +360,48 @@ def test_model_pages_strip_the_models_prefix() -> None:
     assert page == [{"id": "a", "object": "model", "created": 0, "owned_by": "google"}]
     assert token == "t2"
     assert model_objects("junk") == ([], "")
+
+
+async def test_the_provider_that_saw_a_signature_replays_it_and_no_other_does() -> None:
+    settings = ProviderSettings(name="gemini", endpoint="http://127.0.0.1:1", model="gemini-3-pro")
+    first, other = GeminiProvider(settings), GeminiProvider(settings)
+
+    def call(messages: list[Any]) -> Call:
+        body = {"model": "gemini-3-pro", "messages": messages}
+        return Call(Endpoint.CHAT, body, b"", "gemini-3-pro", "gemini-3-pro", False, "k")
+
+    answer = first.translate_response(
+        call([{"role": "user", "content": "q"}]),
+        {
+            "candidates": [
+                {
+                    "content": {
+                        "role": "model",
+                        "parts": [
+                            {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "c2ln"}
+                        ],
+                    },
+                    "finishReason": "STOP",
+                }
+            ]
+        },
+    )
+    assert answer["object"] == "chat.completion"
+    message = answer["choices"][0]["message"]
+    replay = call(
+        [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": None, "tool_calls": message["tool_calls"]},
+            {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "1"},
+        ]
+    )
+
+    async def no_fetch(url: str, limit: int) -> tuple[str, bytes]:
+        raise AssertionError("nothing to fetch")
+
+    async def replayed_signature(provider: GeminiProvider) -> str:
+        request = await provider.build_request(replay, no_fetch)
+        return str(orjson.loads(request.body or b"")["contents"][1]["parts"][0]["thoughtSignature"])
+
+    assert await replayed_signature(first) == "c2ln"
+    assert await replayed_signature(other) == "skip_thought_signature_validator"

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -22,23 +21,13 @@ from typing import TypeVar
 import pytest
 
 from tests.i18n.conftest import ROOT, clean_env
+from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.desktop
 SHOTS = ROOT / "docs" / "screenshots"
+SLOW = 30.0  # seconds: Xvfb, trayer and GTK start slowly on a loaded machine
 TOOLS = ("Xvfb", "trayer", "xdotool", "xdpyinfo", "import", "convert")
 T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -80,13 +69,6 @@ def _free_display() -> str:
     pytest.skip("no free X display number")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -125,6 +107,7 @@ def screen() -> Iterator[Screen]:
                 ).returncode
                 == 0
             ),
+            SLOW,
         )
         procs.append(
             subprocess.Popen(
@@ -139,6 +122,7 @@ def screen() -> Iterator[Screen]:
         panel = wait_for(
             "trayer's panel",
             lambda: probe.run("xdotool", "search", "--name", "^panel$").split()[:1],
+            SLOW,
         )[0]
         yield Screen(display, panel)
     finally:
@@ -148,7 +132,7 @@ def screen() -> Iterator[Screen]:
 
 def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
     """Run the app in `language`, open menu + provider submenu, screenshot, quit via the menu."""
-    port = _free_port()
+    port = free_port()
     home = tmp_path / f"home-{language}"
     runtime = tmp_path / f"run-{language}"
     runtime.mkdir(mode=0o700, parents=True)
@@ -178,15 +162,15 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
             except OSError:
                 return False
 
-        wait_for("the gateway's /health", healthy)
+        wait_for("the gateway's /health", healthy, SLOW)
 
         def docked() -> tuple[int, int, int, int] | None:
             geometry = screen.geometry(screen.panel)
             return geometry if geometry[2] > 16 else None
 
         log_file = tmp_path / f"aoa-{language}.log"
-        wait_for("the tray icon", lambda: b"tray icon shown" in log_file.read_bytes())
-        wait_for("the icon to dock", docked)
+        wait_for("the tray icon", lambda: b"tray icon shown" in log_file.read_bytes(), SLOW)
+        wait_for("the icon to dock", docked, SLOW)
 
         def open_menu() -> None:
             # A click that lands while GTK is still settling the freshly docked icon is lost:
@@ -204,7 +188,7 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
         open_menu()
         # First item (the address), then "Provider", then open its submenu.
         screen.run("xdotool", "key", "Down", "Down", "Right")
-        wait_for("the provider submenu", lambda: len(screen.menus()) >= 2)
+        wait_for("the provider submenu", lambda: len(screen.menus()) >= 2, SLOW)
         left = min(m[0] for m in screen.menus())
         bottom = max(m[1] + m[3] for m in screen.menus())
 
@@ -218,7 +202,7 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
             previous[0] = data
             return bool(data) and same
 
-        wait_for("the menu to be painted", settled)
+        wait_for("the menu to be painted", settled, SLOW)
         shot = tmp_path / f"tray-menu.{language}.png"
         left, top = max(left - 8, 0), 0
         width, height = 800 - left, min(bottom + 8, 600)
@@ -226,7 +210,7 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
             "convert", str(full), "-crop", f"{width}x{height}+{left}+{top}", "+repage", str(shot)
         )
         screen.run("xdotool", "key", "Escape", "Escape")
-        wait_for("the menu to close", lambda: not screen.menus())
+        wait_for("the menu to close", lambda: not screen.menus(), SLOW)
 
         open_menu()
         screen.run("xdotool", "key", "Up", "Return")  # Up from nothing selects the last item

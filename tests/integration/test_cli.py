@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import openai
 
 from aoa_proxy import __version__
 from aoa_proxy.config import ENV_VARS
+from tests.support import free_port
 
 BASE_ENV = {
     k: v
@@ -32,12 +32,6 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
         env={**BASE_ENV, "LANG": "C", **(env or {})},
         timeout=30,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 
 import aiohttp
@@ -13,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from tests.fakes import Received
+from tests.support import free_port
 
 
 def assert_openai_error(body: Any, status: int) -> Any:
@@ -154,15 +154,9 @@ async def test_no_key_anywhere_is_401_naming_the_variable(start_gateway):
     assert "YI_API_KEY" in err["message"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def test_unreachable_upstream_is_502(start_gateway):
     gw = await start_gateway(
-        {"AOA_TYPE": "openai", "OPENAI_ENDPOINT": f"http://127.0.0.1:{_free_port()}"}
+        {"AOA_TYPE": "openai", "OPENAI_ENDPOINT": f"http://127.0.0.1:{free_port()}"}
     )
     with pytest.raises(openai.InternalServerError) as exc:
         await gw.client().chat.completions.create(

@@ -200,6 +200,19 @@ async def test_demo_embeddings_base64_decodes_to_the_float_vector(start_gateway)
     assert decoded == pytest.approx(floats, abs=1e-6)
 
 
+async def test_demo_embeddings_asked_as_a_stream_answer_whole(start_gateway):
+    gw = await start_gateway({})
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{gw.url}/v1/embeddings",
+            json={"model": "demo-embedding", "input": "hi", "dimensions": 4, "stream": True},
+        ) as r,
+    ):
+        assert r.content_type == "application/json"
+        assert len((await r.json())["data"][0]["embedding"]) == 4
+
+
 async def test_upstream_gzip_is_decoded_and_large_answers_are_compressed(upstream, start_gateway):
     big = "x" * 5000
     from tests.fakes import chat_completion

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,21 +16,6 @@ CLEAN_ENV = {
     if not k.startswith(("AOA_", "AZURE_", "YI_", "GEMINI_", "OPENAI_", "PYSTRAY_"))
     and k != "DBUS_SESSION_BUS_ADDRESS"  # never the person's session bus, so never their keyring
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `condition` until it is true; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def http_status(url: str) -> int | None:

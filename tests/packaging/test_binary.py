@@ -24,8 +24,9 @@ import openai
 import pytest
 from PIL import Image
 
-from tests.packaging.conftest import CLEAN_ENV, ROOT, free_port, http_status, wait_for
+from tests.packaging.conftest import CLEAN_ENV, ROOT, http_status
 from tests.secret_service import PrivateKeyring
+from tests.support import free_port, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -121,9 +122,9 @@ def test_headless_binary_serves_health_and_a_demo_chat(
 ) -> None:
     app = start(binary, "--headless")
     wait_for(
+        "/health from the binary",
         lambda: http_status(f"{app.base}/health") == 200 or app.proc.poll() is not None,
         60,
-        "/health from the binary",
     )
     first_200 = time.monotonic() - app.started
     assert app.proc.poll() is None, app.log.read_text(errors="replace")
@@ -157,9 +158,9 @@ def test_frozen_binary_reaches_the_secret_service_keyring(
     # secretstorage/jeepney), because then the binary sees no usable keyring at all.
     app = start(binary, "--headless", DBUS_SESSION_BUS_ADDRESS=private_keyring.bus)
     wait_for(
+        "/health from the binary",
         lambda: http_status(f"{app.base}/health") == 200 or app.proc.poll() is not None,
         60,
-        "/health from the binary",
     )
     assert app.stop() == 0
     log = app.log.read_text(errors="replace")
@@ -237,7 +238,7 @@ def screen(tmp_path: Path) -> Iterator[Screen]:
         xvfb, display = _start_xvfb()
         procs.append(xvfb)
         probe = Screen(display, "")
-        wait_for(lambda: bool(probe.run("xdpyinfo")) or xvfb.poll() is not None, 20, "Xvfb")
+        wait_for("Xvfb", lambda: bool(probe.run("xdpyinfo")) or xvfb.poll() is not None, 20)
         assert xvfb.poll() is None, f"Xvfb on {display} exited with {xvfb.returncode}"
         env = {**CLEAN_ENV, "DISPLAY": display}
         trayer_log = tmp_path / "trayer.log"
@@ -309,23 +310,23 @@ def test_binary_shows_its_tray_icon_under_xvfb(
 ) -> None:
     app = start(binary, DISPLAY=screen.display)
     wait_for(
+        "/health from the tray app",
         lambda: http_status(f"{app.base}/health") == 200 or app.proc.poll() is not None,
         60,
-        "/health from the tray app",
     )
     assert app.proc.poll() is None, app.log.read_text(errors="replace")
 
     wait_for(
+        "the aoa icon docked in trayer",
         lambda: _docked_icon(screen) is not None or app.proc.poll() is not None,
         30,
-        "the aoa icon docked in trayer",
     )
     icon = _docked_icon(screen)
     assert icon is not None, app.log.read_text(errors="replace")
     wait_for(
+        "the running-state icon drawn in the tray",
         lambda: _shows_running_dot(_window_pixels(screen, icon, tmp_path)),
         20,
-        "the running-state icon drawn in the tray",
     )
     assert "tray icon shown" in app.log.read_text(errors="replace")
 

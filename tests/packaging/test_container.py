@@ -18,8 +18,9 @@ from importlib.metadata import entry_points
 import pytest
 
 from aoa_proxy.config import load_settings
-from tests.packaging.conftest import CLEAN_ENV, ROOT, free_port, http_status, wait_for
+from tests.packaging.conftest import CLEAN_ENV, ROOT, http_status
 from tests.packaging.dockerfile import Stage, exec_form, ignored, parse
+from tests.support import free_port, wait_for
 
 _ARGS, STAGES = parse(ROOT / "Dockerfile")
 BUILD, FINAL = STAGES[0], STAGES[-1]
@@ -101,7 +102,7 @@ def image_gateway() -> Iterator[tuple[int, dict[str, str]]]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_for(lambda: http_status(f"http://127.0.0.1:{port}/health") == 200, 20, "/health")
+        wait_for("/health", lambda: http_status(f"http://127.0.0.1:{port}/health") == 200, 20)
         yield port, env
     finally:
         proc.terminate()

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from aoa_proxy import __version__
-from tests.packaging.conftest import CLEAN_ENV, ROOT, free_port, http_status, wait_for
+from tests.packaging.conftest import CLEAN_ENV, ROOT, http_status
+from tests.support import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -132,7 +133,7 @@ def _serve_and_stop(program: Path, home: Path) -> str:
         )
     try:
         url = f"http://127.0.0.1:{port}/health"
-        wait_for(lambda: http_status(url) == 200 or proc.poll() is not None, 60, url)
+        wait_for(url, lambda: http_status(url) == 200 or proc.poll() is not None, 60)
         assert proc.poll() is None, out.read_text(errors="replace")
     finally:
         proc.send_signal(signal.SIGTERM)
