@@ -1,7 +1,8 @@
 """The provider interface: where a request goes and how its answer comes back; no sockets.
 
-The route (app.py) owns HTTP: it reads and checks the client's request, makes a `Call`, opens
-the upstream connection and writes the answer back. A provider is one class per upstream that
+The route owns HTTP: a front door (doors/, intake.py) reads and checks the client's request and
+makes a `Call`; the relay (relay.py, upstream.py) opens the upstream connection and writes the
+answer back. A provider is one class per upstream that
 only maps; it never opens a connection or touches aiohttp, so it is tested with plain data.
 
 Each provider states its `kind`, and the route serves each kind its own way:
