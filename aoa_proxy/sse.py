@@ -55,8 +55,8 @@ class EventParser:
     """The one SSE parser: an event's `data:` lines joined with "\\n", ended by a blank line.
 
     Comments, `event:`, `id:` and `retry:` lines are skipped; CRLF and LF both end a line; a
-    line may be any length. `_parse` hands each finished event's data to `event`, which a
-    subclass defines; the bytes stay in `_buf` until the subclass takes or drops them.
+    line may be any length. A subclass defines `event` (each finished event's data) and
+    `_release` (what to do with the bytes read so far); `feed` and `finish` return the latter.
     """
 
     def __init__(self, *, keep_stray: bool = False) -> None:
@@ -69,10 +69,15 @@ class EventParser:
         """One event's data (may be empty); False stops the parse before this event."""
         raise NotImplementedError
 
-    def _parse(self, chunk: bytes, cut: int = 0) -> int:
-        """Add `chunk` and read its whole lines; the end of the last accepted event in `_buf`."""
+    def _release(self, cut: int) -> bytes:
+        """`_buf[:cut]` holds whole accepted events only, and is no longer needed."""
+        raise NotImplementedError
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Read `chunk`'s whole lines."""
         buf = self._buf
         buf += chunk
+        cut = 0
         while (nl := buf.find(b"\n", self._scan)) >= 0:
             line = bytes(buf[self._scan : nl]).rstrip(b"\r")
             self._scan = nl + 1
@@ -86,23 +91,16 @@ class EventParser:
             if self._data:
                 data, self._data = b"\n".join(self._data), []
                 if not self.event(data):
-                    return cut
+                    break
             cut = self._scan
-        return cut
+        return self._release(cut)
 
-    def _close(self) -> int:
+    def finish(self) -> bytes:
         """At the end of the stream: a last line without its newline, and a last event without
         its blank line, still count."""
-        cut = self._parse(b"\n") if self._scan < len(self._buf) else 0
+        out = self.feed(b"\n") if self._scan < len(self._buf) else b""
         if self._data:  # never after a refused event: that cleared _data
-            cut = self._parse(b"\n", cut)
-        return cut
-
-    def _drop(self, cut: int) -> bytes:
-        """Remove and return the first `cut` bytes of the buffer."""
-        out = bytes(self._buf[:cut])
-        del self._buf[:cut]
-        self._scan -= cut
+            out += self.feed(b"\n")
         return out
 
 
@@ -117,13 +115,10 @@ class _DataQueue(EventParser):
         self.ready.append(data)
         return True
 
-    def feed(self, chunk: bytes) -> None:
-        self._parse(chunk)
+    def _release(self, cut: int) -> bytes:
         del self._buf[: self._scan]  # every whole line is read: keep only the unfinished one
         self._scan = 0
-
-    def finish(self) -> None:
-        self._close()
+        return b""
 
 
 class EventGate(EventParser):
@@ -131,7 +126,8 @@ class EventGate(EventParser):
 
     Bytes pass through unchanged, but only up to the end of the last complete event, so a
     stream cut mid-event never hands the client half an event (which its JSON parser would
-    choke on before it could see our error event). `feed` returns (bytes to forward, problem).
+    choke on before it could see our error event). `feed` and `finish` return the bytes to
+    forward; once `problem` is set, nothing after it is forwarded.
     """
 
     def __init__(self) -> None:
@@ -139,13 +135,6 @@ class EventGate(EventParser):
         self.done = False  # saw data: [DONE]
         self.tail = b""  # the last bytes forwarded (usage sits just before [DONE])
         self.problem: str | None = None
-
-    def feed(self, chunk: bytes) -> tuple[bytes, str | None]:
-        return self._take(self._parse(chunk)), self.problem
-
-    def finish(self) -> tuple[bytes, str | None]:
-        """At the end of the upstream: a last event without its blank line still counts."""
-        return self._take(self._close()), self.problem
 
     def event(self, data: bytes) -> bool:
         if not data or self.done:
@@ -160,9 +149,11 @@ class EventGate(EventParser):
             return False
         return True
 
-    def _take(self, cut: int) -> bytes:
+    def _release(self, cut: int) -> bytes:
         if not cut:
             return b""
-        out = self._drop(cut)
+        out = bytes(self._buf[:cut])
+        del self._buf[:cut]
+        self._scan -= cut
         self.tail = (self.tail + out)[-4096:]
         return out

@@ -55,23 +55,23 @@ async def relay_stream(
     gate = EventGate()
     try:
         async for data in upstream.content.iter_any():
-            ready, problem = gate.feed(data)
+            ready = gate.feed(data)
             if ready:
                 await response.write(ready)
-            if problem:
-                await _write_stream_error(response, gate.tail, problem)
+            if gate.problem:
+                await _write_stream_error(response, gate.tail, gate.problem)
                 rec.error = "malformed stream"
                 return response
-        ready, problem = gate.finish()
+        ready = gate.finish()
         if ready:
             await response.write(ready)
     except FAULTS as exc:
         await _write_stream_error(response, gate.tail, failure(exc, "", Stage.RELAYED_STREAM))
         rec.error = "stream cut"
         return response
-    if problem or not gate.done:
+    if gate.problem or not gate.done:
         await _write_stream_error(
-            response, gate.tail, problem or "The upstream stream ended before [DONE]"
+            response, gate.tail, gate.problem or "The upstream stream ended before [DONE]"
         )
         rec.error = "stream ended early"
     else:

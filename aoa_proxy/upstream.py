@@ -1,4 +1,4 @@
-"""Talking to the upstream: opening the request, reading answers, and fetches for providers.
+"""Talking to the upstream: reading its answers, the fetches providers get, and its failures.
 
 `failure` is the one place an upstream's timeout or broken connection becomes the error the
 client sees; every site that does upstream I/O catches FAULTS and asks it.
@@ -24,7 +24,7 @@ from aoa_proxy.errors import (
     UpstreamUnreachable,
 )
 from aoa_proxy.hardening import redact, redact_text
-from aoa_proxy.providers import Call, Provider, UpstreamRequest
+from aoa_proxy.providers import UpstreamRequest
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +86,6 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "the answer was cut off"
     return type(exc).__name__
-
-
-async def open_upstream(
-    provider: Provider, call: Call, session: aiohttp.ClientSession
-) -> aiohttp.ClientResponse:
-    """The provider's request for `call`, sent; the caller closes the response."""
-    ureq = await provider.build_request(call, fetch_bytes(session))
-    try:
-        return await session.request(ureq.method, ureq.url, headers=ureq.headers, data=ureq.body)
-    except FAULTS as exc:
-        raise failure(exc, provider.label, Stage.OPEN) from None
 
 
 async def read_answer(upstream: aiohttp.ClientResponse, label: str) -> bytes:

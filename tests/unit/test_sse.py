@@ -49,15 +49,12 @@ def gate_run(*chunks: bytes, finish: bool = True) -> tuple[bytes, str | None, Ev
     gate = EventGate()
     out = b""
     for chunk in chunks:
-        ready, problem = gate.feed(chunk)
-        out += ready
-        if problem:
-            return out, problem, gate
+        out += gate.feed(chunk)
+        if gate.problem:
+            return out, gate.problem, gate
     if finish:
-        ready, problem = gate.finish()
-        out += ready
-        return out, problem, gate
-    return out, None, gate
+        out += gate.finish()
+    return out, gate.problem, gate
 
 
 def test_gate_forwards_whole_events_only_and_holds_back_a_cut_one():
@@ -127,5 +124,5 @@ def test_iter_data_and_the_gate_agree_however_the_stream_is_split(case, cuts):
 
     gate = EventGate()
     gate.event = accept  # type: ignore[method-assign]
-    out = b"".join(gate.feed(c)[0] for c in chunks) + gate.finish()[0]
+    out = b"".join(gate.feed(c) for c in chunks) + gate.finish()
     assert (out, seen) == (stream, datas)
