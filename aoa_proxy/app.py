@@ -1,9 +1,9 @@
-"""The aiohttp application: routes and the middleware, wired; each job lives in its own module.
+"""The aiohttp application: routes and the middleware wired together, nothing else.
 
-middleware.py      admission (admission.py), OpenAI-format errors, access log, live view
-doors/             front doors: read and check (intake.py), pick the provider, relay
-relay.py           the provider's answer back to the client; upstream.py talks to it
-doors/models.py    GET /v1/models;  health.py: /health, /ping, /
+A request's way through the modules: middleware.py (admission.py checks Host, token and CORS;
+errors become OpenAI JSON; the access log), a front door in doors/ (intake.py reads and checks
+the body into a Call), relay.py (the Call to its provider; upstream.py does the I/O and maps
+its failures, streaming.py writes streams). Small routes: doors/models.py, health.py.
 """
 
 from __future__ import annotations

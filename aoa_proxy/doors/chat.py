@@ -15,12 +15,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def openai_door(endpoint: Endpoint) -> Handler:
-    """The handler for an OpenAI route whose body the upstream takes as it is."""
+    """The handler for an OpenAI route: read and check the body, relay it to the provider."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
         rt = request.app[RUNTIME]
-        # The router, for now: the active provider. A snapshot, so a switch mid-request is
-        # harmless.
+        # The router, for now: the active provider (a snapshot: a switch mid-request is harmless)
         settings, provider = rt.settings, rt.provider
         rec = request[RECORD]
         rec.provider = provider.name
