@@ -2,7 +2,7 @@
 
 The gateway shares its origin (http://127.0.0.1:PORT) with the settings page, so no answer may
 ever act as a web page there: every response says `nosniff` and gets a sandboxing CSP, and API
-answers are only ever JSON or SSE (app.py). Upstream error text can echo the key it was sent
+answers are only ever JSON or SSE (relay.py). Upstream error text can echo the key it was sent
 ("Incorrect API key provided: sk-…"), so it is redacted before anyone sees it, and text from
 clients is escaped before it reaches a log line.
 """

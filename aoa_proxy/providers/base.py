@@ -1,7 +1,8 @@
 """The provider interface: where a request goes and how its answer comes back; no sockets.
 
-The route (app.py) owns HTTP: it reads and checks the client's request, makes a `Call`, opens
-the upstream connection and writes the answer back. A provider is one class per upstream that
+The route owns HTTP: a front door (doors/, intake.py) reads and checks the client's request and
+makes a `Call`; the relay (relay.py, upstream.py) opens the upstream connection and writes the
+answer back. A provider is one class per upstream that
 only maps; it never opens a connection or touches aiohttp, so it is tested with plain data.
 
 Each provider states its `kind`, and the route serves each kind its own way:
@@ -42,8 +43,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import orjson
-
+from aoa_proxy import jsonutil
 from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import AoaError, upstream_error
 from aoa_proxy.schema import Answer, AnswerChunk, ModelObject
@@ -208,14 +208,7 @@ def model_entry(model_id: str, owner: str, created: int = 0) -> ModelObject:
     return {"id": model_id, "object": "model", "created": created, "owned_by": owner}
 
 
-def dumps(obj: Any) -> bytes:
-    """JSON bytes; falls back to the stdlib for integers orjson cannot hold."""
-    try:
-        return orjson.dumps(obj)
-    except TypeError:
-        import json
-
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+dumps = jsonutil.dumps  # providers import it from here
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -363,7 +363,7 @@ def test_deep_nesting_gets_200_or_4xx(gateways, kind, depth, shape):
             ports[kind], "POST", path, body, {"Content-Type": "application/json", **_auth(kind)}
         )
         check_answer("POST", status, headers, data)
-        if depth + 3 > 200:  # the gateway's nesting limit (aoa_proxy.app.MAX_JSON_DEPTH)
+        if depth + 3 > 200:  # the gateway's nesting limit (aoa_proxy.intake.MAX_JSON_DEPTH)
             assert status in (400, 413), data
         bare = _send(
             ports[kind], "POST", path, nested, {"Content-Type": "application/json", **_auth(kind)}
