@@ -211,10 +211,14 @@ def _merge_all_of(
             continue
         part = _resolve(part, defs, depth)
         for key, value in part.items():
+            # The outer node's own entry may be malformed (not an object or list): the part's
+            # well-formed one then replaces it rather than crash the merge.
             if key == "properties" and isinstance(value, Mapping):
-                merged["properties"] = {**merged.get("properties", {}), **value}
+                mine = merged.get("properties")
+                merged["properties"] = {**(mine if isinstance(mine, Mapping) else {}), **value}
             elif key == "required" and isinstance(value, list):
-                merged["required"] = [*merged.get("required", []), *value]
+                mine = merged.get("required")
+                merged["required"] = [*(mine if isinstance(mine, list) else []), *value]
             else:
                 merged.setdefault(key, value)
     return merged

@@ -405,3 +405,16 @@ async def test_the_provider_that_saw_a_signature_replays_it_and_no_other_does() 
 
     assert await replayed_signature(first) == "c2ln"
     assert await replayed_signature(other) == "skip_thought_signature_validator"
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"required": 1, "allOf": [{"required": ["a"]}]},
+        {"properties": "x", "allOf": [{"properties": {"a": {"type": "string"}}}]},
+    ],
+)
+def test_all_of_merges_over_a_malformed_outer_entry(schema: dict[str, Any]) -> None:
+    # Found by the fuzz property test: the merge raised TypeError (a 500) on these.
+    cleaned = clean_schema(schema)
+    assert cleaned == clean_schema(cleaned)
