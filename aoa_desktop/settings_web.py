@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -37,6 +36,7 @@ from aoa_proxy.i18n import LANGUAGES, _, current_language
 from aoa_proxy.providers import REGISTRY
 from aoa_proxy.proxyauth import mask_login
 from aoa_proxy.runtime import RequestRecord
+from aoa_proxy.sse import frame
 
 log = logging.getLogger(__name__)
 
@@ -313,8 +313,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
                 continue
             if rec is None:
                 break
-            data = json.dumps(record_json(rec), separators=(",", ":"))
-            await response.write(f"data: {data}\n\n".encode())
+            await response.write(frame(record_json(rec)))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

@@ -9,6 +9,7 @@ import socket
 from pathlib import Path
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from aoa_desktop.autostart import XdgAutostart
@@ -137,32 +138,41 @@ async def test_switch_takes_effect_next_request_and_spares_stream_in_flight(
         await second.close()
 
 
-async def test_connection_results_in_plain_words(tmp_path: Path) -> None:
-    async def by_key(request: web.Request, rec: Received) -> web.StreamResponse:
-        if rec.headers.get("Authorization") != "Bearer good-key-0123456789":
-            return web.json_response({"error": {"message": "bad key"}}, status=401)
-        return web.json_response({"object": "list", "data": [{"id": "a"}, {"id": "b"}]})
+async def _by_key(request: web.Request, rec: Received) -> web.StreamResponse:
+    if rec.headers.get("Authorization") != "Bearer good-key-0123456789":
+        return web.json_response({"error": {"message": "bad key"}}, status=401)
+    return web.json_response({"object": "list", "data": [{"id": "a"}, {"id": "b"}]})
 
-    upstream = await FakeUpstream(responder=by_key).start()
+
+@pytest.mark.parametrize(
+    ("provider", "endpoint", "key", "ok", "says"),
+    [
+        ("openai", "up", "good-key-0123456789", True,
+         "Connected to OpenAI-compatible: the key works (models listed: 2)."),
+        ("openai", "up", "wrong-key-0123456789", False, "refused the key (HTTP 401)"),
+        ("openai", "closed", "good-key-0123456789", False, "Could not connect to 127.0.0.1"),
+        ("openai", "", "", False, "No API key"),
+        ("demo", "", "", True, "offline"),
+    ],
+    ids=["works", "wrong-key", "nothing-listens", "no-key", "demo"],
+)  # fmt: skip
+async def test_connection_results_in_plain_words(
+    tmp_path: Path, provider: str, endpoint: str, key: str, ok: bool, says: str
+) -> None:
+    upstream = await FakeUpstream(responder=_by_key).start()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]  # nothing listens here once the socket closes
+    urls = {"up": f"{upstream.url}/v1", "closed": f"http://127.0.0.1:{closed_port}/v1"}
+    env = {"OPENAI_ENDPOINT": urls[endpoint]} if endpoint else {}
+    if key:
+        env["OPENAI_API_KEY"] = key
     try:
-        env = {"OPENAI_ENDPOINT": f"{upstream.url}/v1", "OPENAI_API_KEY": "good-key-0123456789"}
-        ok, message = await Controller(tmp_path, env, KeyStore()).test_connection("openai")
-        assert ok and message == "Connected to OpenAI-compatible: the key works (models listed: 2)."
-        env["OPENAI_API_KEY"] = "wrong-key-0123456789"
-        ok, message = await Controller(tmp_path, env, KeyStore()).test_connection("openai")
-        assert not ok and "refused the key (HTTP 401)" in message
-        env["OPENAI_ENDPOINT"] = f"http://127.0.0.1:{closed_port}/v1"
-        ok, message = await Controller(tmp_path, env, KeyStore()).test_connection("openai")
-        assert not ok and message.startswith("Could not connect to 127.0.0.1")
-        ok, message = await Controller(tmp_path, {}, KeyStore()).test_connection("openai")
-        assert not ok and "No API key" in message
-        ok, message = await Controller(tmp_path, {}, KeyStore()).test_connection("demo")
-        assert ok and "offline" in message
+        got_ok, message = await Controller(tmp_path, env, KeyStore()).test_connection(provider)
     finally:
         await upstream.close()
+    assert got_ok is ok
+    assert message == says if says.endswith(".") else says in message
 
 
 async def test_port_in_use_is_refused_and_free_port_moves_with_a_link(
