@@ -14,6 +14,7 @@ import orjson
 
 from aoa_proxy.bridges.anthropic_request import JSON_TOOL, AnthropicCall
 from aoa_proxy.errors import UpstreamError, UpstreamUnreachable, upstream_error
+from aoa_proxy.providers.base import dumps
 from aoa_proxy.schema import ChatCompletion, Delta, Message, ToolCall, Usage
 
 # Anthropic stop_reason -> chat finish_reason (https://docs.anthropic.com/en/api/messages,
@@ -78,7 +79,7 @@ def to_chat_completion(message: Any, call: AnthropicCall) -> ChatCompletion:
         elif kind == "thinking" and isinstance(block.get("thinking"), str):
             thinking.append(block["thinking"])
         elif kind == "tool_use" and call.json_tool and block.get("name") == JSON_TOOL:
-            texts.append(orjson.dumps(block.get("input") or {}).decode())
+            texts.append(dumps(block.get("input") or {}).decode())
         elif kind == "tool_use":
             calls.append(tool_call(block))
     remember_thinking(call, blocks)
@@ -94,7 +95,7 @@ def to_chat_completion(message: Any, call: AnthropicCall) -> ChatCompletion:
         reason = "function_call" if reason == "tool_calls" else reason
     elif calls:
         chat_message["tool_calls"] = calls
-    if thinking:
+    if any(thinking):
         chat_message["reasoning_content"] = "".join(thinking)
     message_id = message.get("id")
     return {
@@ -115,7 +116,7 @@ def tool_call(block: Mapping[str, Any]) -> ToolCall:
         "type": "function",
         "function": {
             "name": str(block.get("name") or ""),
-            "arguments": orjson.dumps(block.get("input") or {}).decode(),
+            "arguments": dumps(block.get("input") or {}).decode(),
         },
     }
 

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import orjson
-
+from aoa_proxy.bridges.arguments import parse_arguments
 from aoa_proxy.bridges.messages_request import MessagesCall
 from aoa_proxy.errors import AoaError, UpstreamUnreachable
 
@@ -159,14 +158,10 @@ def tool_input(arguments: Any) -> dict[str, Any]:
     """A call's JSON arguments -> tool_use input (an object; what is not one becomes {})."""
     if isinstance(arguments, Mapping):
         return dict(arguments)
-    if not isinstance(arguments, str) or not arguments.strip():
+    if not isinstance(arguments, str):
         return {}
-    try:
-        parsed = orjson.loads(arguments)
-    except orjson.JSONDecodeError:
-        log.warning("messages: a tool call's arguments are not JSON; sending {}")
-        return {}
-    if not isinstance(parsed, dict):
+    parsed = parse_arguments(arguments)
+    if parsed is None:
         log.warning("messages: a tool call's arguments are not a JSON object; sending {}")
         return {}
     return parsed

@@ -19,8 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from aoa_proxy.bridges.messages_request import MessagesCall
 from aoa_proxy.bridges.messages_response import (
     error_event,
@@ -31,6 +29,7 @@ from aoa_proxy.bridges.messages_response import (
     stop_reason,
 )
 from aoa_proxy.errors import UpstreamError, UpstreamUnreachable
+from aoa_proxy.providers.base import dumps
 
 Event = dict[str, Any]
 
@@ -43,7 +42,7 @@ _DELTAS = {"text": ("text_delta", "text"), "thinking": ("thinking_delta", "think
 
 def encode_event(event: Mapping[str, Any]) -> bytes:
     """One SSE frame: `event: <type>` (clients dispatch on it) and `data: <json>`."""
-    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + dumps(event) + b"\n\n"
 
 
 @dataclass

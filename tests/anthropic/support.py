@@ -17,7 +17,10 @@ from typing import Any
 import pydantic
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import ErrorResponse, Message, RawMessageStreamEvent
-from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+from anthropic.types.message_create_params import (
+    MessageCreateParamsNonStreaming,
+    MessageCreateParamsStreaming,
+)
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.chat.completion_create_params import (
     CompletionCreateParamsNonStreaming,
@@ -29,6 +32,7 @@ CAPTURE_NAMES = ("claude-code-2.1.197-first-turn", "claude-code-2.1.197-title-re
 
 _EVENT = pydantic.TypeAdapter(RawMessageStreamEvent)
 _ANTHROPIC_REQUEST = pydantic.TypeAdapter(MessageCreateParamsNonStreaming)
+_ANTHROPIC_STREAM_REQUEST = pydantic.TypeAdapter(MessageCreateParamsStreaming)
 _CHAT_REQUEST = pydantic.TypeAdapter(CompletionCreateParamsNonStreaming)
 _CHAT_STREAM_REQUEST = pydantic.TypeAdapter(CompletionCreateParamsStreaming)
 _PLACEHOLDER = re.compile(r"^<[a-z_]+: (\d+) chars>$")
@@ -83,7 +87,8 @@ def valid_chat_request(body: Mapping[str, Any]) -> None:
 
 def anthropic_rules(body: Mapping[str, Any]) -> None:
     """The SDK's request types accept it, and so would Anthropic's API (the rules it enforces)."""
-    force(_ANTHROPIC_REQUEST.validate_python(dict(body)))
+    adapter = _ANTHROPIC_STREAM_REQUEST if body.get("stream") else _ANTHROPIC_REQUEST
+    force(adapter.validate_python(dict(body)))
     messages = body["messages"]
     assert messages, "messages: at least one message is required"
     assert isinstance(body["max_tokens"], int) and body["max_tokens"] >= 1

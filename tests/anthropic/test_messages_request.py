@@ -359,7 +359,7 @@ def test_server_and_typed_tools_are_dropped_with_a_debug_line(
         {"type": "code_execution_20250825", "name": "code_execution"},
         {"name": "WebSearch", "input_schema": {"type": "object", "properties": {}}},
     ]
-    with caplog.at_level(logging.DEBUG, logger="aoa_proxy.bridges.messages_request"):
+    with caplog.at_level(logging.DEBUG, logger="aoa_proxy.bridges.messages_tools"):
         chat = translate(tools=tools).chat
     assert [t["function"]["name"] for t in chat["tools"]] == ["WebSearch"]
     assert "web_search_20250305" in caplog.text and "bash_20250124" in caplog.text
