@@ -216,9 +216,11 @@ def _thinking(
     if thinking is not None and thinking.get("type") != "disabled" and reason:
         log.debug("anthropic: sending without thinking: %s", reason)
         thinking = None
-        body.get("output_config", {}).pop("effort", None)
-        if not body.get("output_config", True):
-            del body["output_config"]
+        config = body.get("output_config")
+        if config is not None:
+            config.pop("effort", None)
+            if not config:
+                del body["output_config"]
     limit = max_tokens if max_tokens is not None else default + (allowance if thinking else 0)
     if thinking is not None and thinking.get("type") == "enabled":
         budget = thinking.get("budget_tokens")
