@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from aoa_proxy.config import ProviderSettings, Settings
+from aoa_proxy.credentials import KeyPool, KeyStatus
 from aoa_proxy.providers import Provider, get_provider
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class RequestRecord:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     error: str = ""
+    route: str = ""  # "gpt-4 → azure/my-gpt4": the requested model and the target that served
+    moved: str = ""  # why it left a key or target before that ("429 from azure; ..."), or ""
 
 
 Listener = Callable[[RequestRecord], None]
@@ -46,13 +49,17 @@ Listener = Callable[[RequestRecord], None]
 class Runtime:
     """Mutable holder; replace `settings` and `provider` only through `apply`/`switch`."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
+        self._clock = clock
         # One provider per name, kept while its settings stay the same: a provider owns state
         # that must outlive requests (Gemini's thought-signature memory), so a switch away and
         # back, or a change to other settings, keeps it. New settings for it make a new one.
         self._providers: dict[str, Provider] = {}
         self.provider: Provider = self._provider_for(settings.active)
+        # One key pool per enabled provider with server keys; rebuilt with `with_keys` on
+        # every settings change, so a key that stays keeps its cool-down.
+        self.pools: dict[str, KeyPool] = self._pools_for(settings, {})
         self.paused = False
         self.recent: deque[RequestRecord] = deque(maxlen=200)
         self.listeners: list[Listener] = []
@@ -61,8 +68,30 @@ class Runtime:
     def apply(self, settings: Settings) -> None:
         """Use new settings from the next request on (requests in flight keep their snapshot)."""
         provider = self._provider_for(settings.active)
-        self.settings, self.provider = settings, provider
+        pools = self._pools_for(settings, self.pools)
+        self.settings, self.provider, self.pools = settings, provider, pools
         log.info("provider is now %s", provider.name)
+
+    def _pools_for(self, settings: Settings, old: dict[str, KeyPool]) -> dict[str, KeyPool]:
+        pools: dict[str, KeyPool] = {}
+        for name in settings.enabled:
+            keys = settings.provider_settings(name).keys
+            if not keys:  # the client's own key (default provider), or none needed (demo)
+                continue
+            known = old.get(name)
+            if known is None:
+                pools[name] = KeyPool(name, keys, clock=self._clock)
+            else:
+                pools[name] = known if known.keys == keys else known.with_keys(keys)
+        return pools
+
+    def key_status(self) -> dict[str, list[KeyStatus]]:
+        """Each enabled provider's server keys: `key` is at most the last 4 characters
+        (`****abcd`), `cooling` the seconds of cool-down left (0.0 when usable), `reason` why.
+
+        For the tray and the settings page; safe to call from another thread (read only).
+        """
+        return {name: pool.status() for name, pool in list(self.pools.items())}
 
     def _provider_for(self, settings: ProviderSettings) -> Provider:
         known = self._providers.get(settings.name)
