@@ -37,15 +37,20 @@ async def get_model(request: web.Request) -> web.Response:
     rt = request.app[RUNTIME]
     snap = rt.snapshot
     wanted = request.match_info["model"]
-    route = snap.router.route(wanted)  # a disabled provider's prefix: 404 naming the enabled
-    provider = snap.providers[route.provider]
-    (listing,) = await _listings(request, rt, snap, [provider])
     several = snap.settings.several
-    for entry in listing.models:
+    snap.router.route(wanted)  # a disabled provider's prefix: 404 naming the enabled ones
+    # With several providers all are listed first: that refreshes the router's lists, so a
+    # model one of them lists (rule 4) resolves even before the background refresh ran.
+    wanted_from = list(snap.providers.values()) if several else [snap.default]
+    listings = {lst.provider.name: lst for lst in await _listings(request, rt, snap, wanted_from)}
+    route = snap.router.route(wanted)
+    provider = snap.providers[route.provider]
+    models = listings[provider.name].models
+    for entry in models:
         if entry["id"] == wanted:
             return _json({**entry, "owned_by": provider.name} if several else entry)
     explicit = route.rule in (Rule.ALIAS, Rule.GLOB) or (
-        route.rule is Rule.PREFIX and any(e["id"] == route.model for e in listing.models)
+        route.rule is Rule.PREFIX and any(e["id"] == route.model for e in models)
     )
     if several and explicit:
         return _json({"id": wanted, "object": "model", "created": 0, "owned_by": provider.name})
