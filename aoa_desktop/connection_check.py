@@ -32,7 +32,7 @@ async def check_connection(settings: Settings, name: str, label: str) -> tuple[b
         return False, _("Set the endpoint for {label} and save first.").format(label=label)
     if not ps.api_key:
         return False, _("No API key for {label}: add one first.").format(label=label)
-    request = provider.models_request(ps.api_key)
+    request = provider.models_request(provider.server_key)  # a pool's first key
     if request is None:
         return False, _("{label} has no model list to test with.").format(label=label)
     host = urlsplit(request.url).hostname or "?"

@@ -28,7 +28,10 @@ def log_request(rec: RequestRecord, settings: Settings) -> None:
             "ms": round(rec.duration_ms, 1),
             "prompt_tokens": rec.prompt_tokens,
             "completion_tokens": rec.completion_tokens,
+            "route": rec.route,
         }
+        if rec.moved:
+            fields["moved"] = rec.moved
         if rec.error:
             fields["error"] = rec.error
         _info("%s", orjson.dumps(fields).decode())
@@ -37,7 +40,12 @@ def log_request(rec: RequestRecord, settings: Settings) -> None:
     # (the JSON form above escapes them already). isprintable() is the cheap common case.
     path = rec.path if rec.path.isprintable() else loggable(rec.path)
     model = ""
-    if rec.model or rec.upstream_model:
+    if rec.route and (rec.moved or settings.several):
+        # Several providers (or a move to another key or target): the route says where it went.
+        model = f" {rec.route}"
+        if not model.isprintable():
+            model = loggable(model)
+    elif rec.model or rec.upstream_model:
         model = f" {rec.model or '-'}"
         if rec.upstream_model and rec.upstream_model != rec.model:
             model += f"->{rec.upstream_model}"
@@ -47,8 +55,9 @@ def log_request(rec: RequestRecord, settings: Settings) -> None:
     if rec.prompt_tokens is not None or rec.completion_tokens is not None:
         tokens = f" tokens={rec.prompt_tokens or 0}/{rec.completion_tokens or 0}"
     provider = f" {rec.provider}" if rec.provider else ""
+    moved = f' moved="{rec.moved}"' if rec.moved else ""  # our own words: no client text
     _info(
-        "%s %s%s%s %d %.1fms%s",
+        "%s %s%s%s %d %.1fms%s%s",
         rec.method,
         path,
         provider,
@@ -56,6 +65,7 @@ def log_request(rec: RequestRecord, settings: Settings) -> None:
         rec.status,
         rec.duration_ms,
         tokens,
+        moved,
     )
 
 

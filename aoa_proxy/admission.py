@@ -14,7 +14,6 @@ from aiohttp import web
 from aoa_proxy.appkeys import CORS, SELF_GUARDED
 from aoa_proxy.config import Settings
 from aoa_proxy.errors import AuthError, ForbiddenError, NotFound, ServiceUnavailable
-from aoa_proxy.providers import ProviderKind
 from aoa_proxy.runtime import Runtime
 from aoa_proxy.security import bearer_token, host_allowed, origin_allowed, token_matches
 
@@ -71,8 +70,7 @@ def _self_guarded(request: web.Request) -> bool:
 
 def cors_headers(rt: Runtime, settings: Settings, origin: str, token_ok: bool) -> dict[str, str]:
     """CORS approval for this origin, or {} when it must not use the gateway."""
-    holds_key = bool(rt.provider.server_key) and rt.provider.kind is not ProviderKind.LOCAL
-    if not holds_key and not settings.access_token:
+    if not rt.snapshot.holds_key and not settings.access_token:
         # Pass-through: the page spends its own key, as with the original (CORS *).
         return {"Access-Control-Allow-Origin": "*"}
     if origin_allowed(settings, origin) or token_ok:

@@ -13,7 +13,7 @@ from aiohttp import web
 from aoa_proxy.appkeys import CORS, RECORD, RUNTIME, SELF_GUARDED
 from aoa_proxy.config import Settings
 from aoa_proxy.doors.chat import chat_completions
-from aoa_proxy.doors.models import get_model, list_models
+from aoa_proxy.doors.models import get_model, list_all
 from aoa_proxy.doors.openai_misc import completions, embeddings
 from aoa_proxy.hardening import harden
 from aoa_proxy.health import health
@@ -32,11 +32,16 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
-    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models", list_all)
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.on_response_prepare.append(harden)
+    app.on_startup.append(_start_runtime)
     app.on_cleanup.append(_close_runtime)
     return app
+
+
+async def _start_runtime(app: web.Application) -> None:
+    app[RUNTIME].maybe_refresh()  # several providers: list their models before the first request
 
 
 async def _close_runtime(app: web.Application) -> None:

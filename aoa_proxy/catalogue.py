@@ -42,6 +42,7 @@ class Kind(enum.Enum):
     ORIGINS = "origins"  # comma-separated browser origins -> tuple
     LANGUAGE = "language"  # a language aoa has ("zh-cn", "zh_CN.UTF-8"...); "" or auto = the OS's
     PROVIDER = "provider"  # a provider name of this catalogue
+    PROVIDER_LIST = "provider_list"  # comma-separated provider names -> tuple (AOA_PROVIDERS)
 
 
 class Report(Protocol):
@@ -249,7 +250,10 @@ def _warn_unknown_azure_version(ps: ProviderSettings, active: bool, report: Repo
 # ---------------------------------------------------------------------- the roles a variable plays
 # Full names, not prefixes, so that grepping for a variable finds its entry.
 
-_KEY_HELP: Final = N_("server-side key; without it the client's key is passed on")
+_KEY_HELP: Final = N_(
+    "server-side key, or several comma-separated (used in turn, a rate-limited one rests); "
+    "without it the client's key is passed on (default provider only)"
+)
 _PAIRS_HELP: Final = N_("requested:upstream model pairs")
 
 
@@ -259,8 +263,19 @@ def _endpoint(name: str, default: str, help: str, *, required: str = "") -> Var:
     )
 
 
+def _check_keys(value: str) -> str | None:
+    """A key pool lists each key once (the message shows only its last 4 characters)."""
+    from aoa_proxy.credentials import parse_keys  # credentials imports errors, not us
+
+    try:
+        parse_keys(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _api_key(name: str) -> Var:
-    return Var(name, "", _KEY_HELP, kind=Kind.SECRET, field="api_key")
+    return Var(name, "", _KEY_HELP, kind=Kind.SECRET, field="api_key", check=_check_keys)
 
 
 def _model(name: str, default: str, help: str) -> Var:
@@ -428,6 +443,18 @@ GATEWAY: Final = Section(
             field="provider",
             worded=True,
             form="provider",
+        ),
+        Var(
+            "AOA_PROVIDERS",
+            N_("the AOA_TYPE provider alone"),
+            N_(
+                "providers enabled at once, e.g. azure,gemini,openai: each model goes to the "
+                "provider that has it (provider/model, aliases, listed models), others to "
+                "AOA_TYPE (default: the first listed); each one but the default needs its key"
+            ),
+            kind=Kind.PROVIDER_LIST,
+            field="enabled",
+            worded=True,
         ),
         Var(
             "AOA_HOST",

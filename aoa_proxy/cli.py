@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from aoa_proxy import __version__
-from aoa_proxy.config import ENV_VARS, PROVIDERS, Settings, load_settings
+from aoa_proxy.config import ENV_VARS, PROVIDERS, ProviderSettings, Settings, load_settings
 from aoa_proxy.errors import ConfigError
 from aoa_proxy.i18n import HelpFormatter, _, detect_language, set_language
 from aoa_proxy.security import mask
@@ -102,8 +102,16 @@ def setup_logging(level: str, fmt: str) -> None:
 
 
 def describe(settings: Settings) -> list[str]:
-    """Start-up lines: provider, address, aliases, and what to fix. Keys only masked."""
-    p = settings.active
+    """Start-up lines: providers, address, aliases, and what to fix. Keys only masked."""
+    if settings.several:
+        lines = [
+            _("providers: {names} (default: {name})").format(
+                names=", ".join(settings.enabled), name=settings.provider
+            )
+        ]
+        for name in settings.enabled:
+            lines += [f"{name}: {line}" for line in _describe_one(settings.provider_settings(name))]
+        return lines
     lines = [_("provider: {name}").format(name=settings.provider)]
     if settings.provider == "demo":
         lines.append(
@@ -113,21 +121,33 @@ def describe(settings: Settings) -> list[str]:
                 "(see aoa-proxy --help)"
             )
         )
-    else:
+        lines += _aliases(settings.active)
+        return lines
+    return lines + _describe_one(settings.active)
+
+
+def _describe_one(p: ProviderSettings) -> list[str]:
+    lines = []
+    if p.name != "demo":
         if p.endpoint:
             lines.append(_("upstream: {url}").format(url=p.endpoint))
         if p.model:
             lines.append(_("default model: {model}").format(model=p.model))
         lines.append(
-            _("server key: {key}").format(key=mask(p.api_key))
-            if p.api_key
+            _("server key: {key}").format(key=", ".join(mask(k) for k in p.keys))
+            if p.keys
             else _("server key: none - clients' own keys are passed on")
         )
         if p.proxy:
             lines.append(_("proxy: {url}").format(url=_safe_proxy(p.proxy)))
-    for alias, target in p.aliases.items():
-        lines.append(_("alias: {alias} -> {target}").format(alias=alias, target=target))
-    return lines
+    return lines + _aliases(p)
+
+
+def _aliases(p: ProviderSettings) -> list[str]:
+    return [
+        _("alias: {alias} -> {target}").format(alias=alias, target=target)
+        for alias, target in p.aliases.items()
+    ]
 
 
 def _safe_proxy(url: str) -> str:
@@ -139,7 +159,8 @@ def _safe_proxy(url: str) -> str:
 
 def exposure_warning(settings: Settings) -> str | None:
     """A warning when a non-loopback bind would let others spend the server's key."""
-    if settings.is_loopback or settings.access_token or not settings.active.api_key:
+    holds_key = any(settings.provider_settings(n).keys for n in settings.enabled)
+    if settings.is_loopback or settings.access_token or not holds_key:
         return None
     return _(
         "listening on {host} with a server-side key and no AOA_ACCESS_TOKEN: anyone who "
@@ -159,10 +180,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
     from aoa_proxy.providers import REGISTRY
 
-    if settings.provider not in REGISTRY:
-        problem = _("the {name} provider is not available in this build")
-        print(f"aoa-proxy: AOA_TYPE: {problem.format(name=settings.provider)}", file=sys.stderr)
-        return 2
+    for name in settings.enabled:
+        if name not in REGISTRY:
+            problem = _("the {name} provider is not available in this build")
+            var = "AOA_TYPE" if name == settings.provider else "AOA_PROVIDERS"
+            print(f"aoa-proxy: {var}: {problem.format(name=name)}", file=sys.stderr)
+            return 2
     setup_logging(settings.log_level, settings.log_format)
     for line in describe(settings):
         log.info("%s", line)

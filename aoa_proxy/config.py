@@ -14,6 +14,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from aoa_proxy.catalogue import GEMINI_SAFETY_LEVELS as GEMINI_SAFETY_LEVELS
 from aoa_proxy.errors import ConfigError, ConfigProblem
 from aoa_proxy.i18n import _, normalize
 from aoa_proxy.proxyauth import mask_login
+from aoa_proxy.routing import parse_provider_list
 
 PROVIDERS: Final = CATALOGUE.names
 # Every variable we read, with its default: the single source for --help and the README table.
@@ -31,7 +33,11 @@ ENV_VARS: Final = CATALOGUE.vars()
 
 @dataclass(frozen=True)
 class ProviderSettings:
-    """One upstream's settings. `api_key` never shows in repr."""
+    """One upstream's settings. `api_key` never shows in repr.
+
+    `api_key` is the variable's text as given: one key, or a pool of comma-separated keys
+    (`keys`); load_settings refuses a key listed twice.
+    """
 
     name: str
     endpoint: str = ""
@@ -49,10 +55,24 @@ class ProviderSettings:
         """The proxy URL to use: SOCKS wins over HTTP, as in the original."""
         return self.socks_proxy or self.http_proxy
 
+    @cached_property  # settings are frozen; read on every request
+    def keys(self) -> tuple[str, ...]:
+        """The server keys in order (`k1, k2` -> ("k1", "k2")); () when none is set."""
+        return tuple(dict.fromkeys(k for k in (p.strip() for p in self.api_key.split(",")) if k))
+
 
 @dataclass(frozen=True)
 class Settings:
+    """The gateway's settings.
+
+    `provider` is the default provider (AOA_TYPE): the catch-all for models no other enabled
+    provider claims. `enabled` lists every provider serving requests, in AOA_PROVIDERS order;
+    it always holds `provider` (appended when AOA_PROVIDERS leaves it out) and is `(provider,)`
+    when AOA_PROVIDERS is unset, which is exactly the one-provider gateway aoa always was.
+    """
+
     provider: str = "demo"
+    enabled: tuple[str, ...] = ()
     host: str = "127.0.0.1"
     port: int = 8080
     access_token: str = field(default="", repr=False)
@@ -69,12 +89,32 @@ class Settings:
     provider_chosen_by_default: bool = False
     warnings: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.provider not in self.enabled:  # also () -> (provider,)
+            object.__setattr__(self, "enabled", (*self.enabled, self.provider))
+
     @property
     def active(self) -> ProviderSettings:
+        """The default provider's settings."""
         return self.providers.get(self.provider) or ProviderSettings(self.provider)
 
+    @property
+    def several(self) -> bool:
+        """More than one provider serves: routing by model (prefixes, merged lists) is on."""
+        return len(self.enabled) > 1
+
     def with_provider(self, name: str) -> Settings:
-        return replace(self, provider=name, provider_chosen_by_default=False)
+        """These settings with `name` as the default provider.
+
+        With one provider enabled the new one replaces it (the tray's switch, as always); with
+        several it joins them when it is not enabled yet.
+        """
+        enabled = (name,) if self.enabled == (self.provider,) else self.enabled
+        return replace(self, provider=name, enabled=enabled, provider_chosen_by_default=False)
+
+    def provider_settings(self, name: str) -> ProviderSettings:
+        """One provider's settings (its defaults when none were read)."""
+        return self.providers.get(name) or ProviderSettings(name)
 
     @property
     def is_loopback(self) -> bool:
@@ -124,6 +164,7 @@ class _Reader:
             Kind.ORIGINS: self.origins,
             Kind.LANGUAGE: self.language,
             Kind.PROVIDER: self.provider,
+            Kind.PROVIDER_LIST: self.provider_list,
         }
 
     def problem(self, var: str, message: str) -> None:
@@ -195,6 +236,14 @@ class _Reader:
             return self.choice(var, self.catalogue.names) or "demo"
         # The original's rule: an Azure endpoint alone selects Azure.
         return "azure" if self.raw("AZURE_ENDPOINT") else "demo"
+
+    def provider_list(self, var: Var) -> tuple[str, ...]:
+        """Provider names as listed (the default provider is added by load_settings)."""
+        try:
+            return parse_provider_list(self.raw(var.name), self.catalogue.names)
+        except ValueError as exc:
+            self.problem(var.name, str(exc))
+            return ()
 
     def flag(self, var: Var) -> bool:
         return parse_bool(self.env.get(var.name), parse_bool(var.default))
@@ -284,14 +333,28 @@ def load_settings(env: Mapping[str, str], catalogue: Catalogue = CATALOGUE) -> S
     """Build Settings from environment variables; raise ConfigError listing every problem.
 
     Every variable is read as its catalogue entry says, gateway ones first (AOA_TYPE decides
-    which provider is active, and so which required variables must be set).
+    which provider is active, and so which required variables must be set). AOA_PROVIDERS
+    without AOA_TYPE makes its first provider the default; every enabled provider must be
+    configured (see `unconfigured`), or that is a problem of AOA_PROVIDERS.
     """
     r = _Reader(env, catalogue)
     values = {var.field: r.read(var) for var in catalogue.gateway.vars if var.field}
+    listed: tuple[str, ...] = values["enabled"]
+    if listed and not r.raw("AOA_TYPE"):
+        values["provider"] = listed[0]  # AOA_PROVIDERS alone: its first is the default
+    default = values["provider"]
+    values["enabled"] = listed if default in listed else (*listed, default)
     providers = {
-        entry.name: _provider_settings(r, entry, active=entry.name == values["provider"])
+        entry.name: _provider_settings(r, entry, active=entry.name == default)
         for entry in catalogue.providers
     }
+    for name in values["enabled"]:
+        if name != default and name in providers:
+            entry = catalogue.provider(name)
+            missing = unconfigured(entry, providers[name], default=False)
+            missing = [m for m in missing if not r.has_problem(m)]  # a bad value: said already
+            if missing:
+                r.problem("AOA_PROVIDERS", _not_configured(entry, missing))
     settings = Settings(
         **values,
         providers=providers,
@@ -301,6 +364,32 @@ def load_settings(env: Mapping[str, str], catalogue: Catalogue = CATALOGUE) -> S
     if r.problems:
         raise ConfigError(r.problems)
     return settings
+
+
+def unconfigured(entry: ProviderEntry, ps: ProviderSettings, *, default: bool) -> list[str]:
+    """The variables a provider still needs before it can serve; [] when it is configured.
+
+    Configured means: every required variable is set (Azure's endpoint) and, for a provider
+    that is not the default one, a server key. A client sends one key, meant for the default
+    provider; aoa never passes it to another (the offline demo needs no key).
+    """
+    missing = [v.name for v in entry.vars if v.required and v.field and not getattr(ps, v.field)]
+    key = entry.key_var
+    if not default and key is not None and not ps.keys:
+        missing.append(key.name)
+    return missing
+
+
+def _not_configured(entry: ProviderEntry, missing: Sequence[str]) -> str:
+    key = entry.key_var
+    if key is not None and key.name in missing:
+        return _(
+            "{name} is enabled but not configured: set {vars} (each enabled provider but the "
+            "default one needs a key of its own: clients send only one)"
+        ).format(name=entry.name, vars=", ".join(missing))
+    return _("{name} is enabled but not configured: set {vars}").format(
+        name=entry.name, vars=", ".join(missing)
+    )
 
 
 def _provider_settings(r: _Reader, entry: ProviderEntry, *, active: bool) -> ProviderSettings:

@@ -126,6 +126,11 @@ class KeyPool:
             retry_after=wait,
         )
 
+    def peek(self) -> str:
+        """A usable key without taking a turn (model listings); the first key if all cool."""
+        now = self._clock()
+        return next((k for k in self.keys if self._state[k].until <= now), self.keys[0])
+
     def cool_down(
         self,
         key: str,

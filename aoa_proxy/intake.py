@@ -15,7 +15,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from aoa_proxy.config import Settings
 from aoa_proxy.errors import AuthError, NotFound, PayloadTooLarge, RequestError
 from aoa_proxy.jsonutil import loads
-from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
+from aoa_proxy.providers import Endpoint, Provider, ProviderKind
 from aoa_proxy.security import bearer_token
 
 # Re-encoding (aliases, Gemini) and schema translation recurse; real requests nest a few levels.
@@ -103,11 +103,17 @@ def validate(endpoint: Endpoint, body: dict[str, Any]) -> None:
         raise RequestError("'stream' must be a boolean", param="stream", code="invalid_type")
 
 
-def key_or_empty(provider: Provider, headers: Mapping[str, str], settings: Settings) -> str:
-    """The key to send upstream: the server's, else the client's own, else ""."""
+def key_or_empty(
+    provider: Provider, headers: Mapping[str, str], settings: Settings, *, own: bool = True
+) -> str:
+    """The key to send upstream: the server's, else the client's own, else "".
+
+    `own=False` for any provider but the default one: a client's key is meant for the
+    default provider and never goes anywhere else.
+    """
     if provider.server_key:
         return provider.server_key
-    if settings.access_token:  # the client's bearer is our token, never an upstream key
+    if settings.access_token or not own:  # the client's bearer is our token, never a key
         return ""
     return (
         bearer_token(headers.get("Authorization"))
@@ -116,39 +122,30 @@ def key_or_empty(provider: Provider, headers: Mapping[str, str], settings: Setti
     )
 
 
-def pick_key(provider: Provider, headers: Mapping[str, str], settings: Settings) -> str:
-    """Server key first (the client's is ignored), else the client's own key."""
-    key = key_or_empty(provider, headers, settings)
+def pick_key(
+    provider: Provider, headers: Mapping[str, str], settings: Settings, *, own: bool = True
+) -> str:
+    """Server key first (the client's is ignored), else the client's own key (`own` only)."""
+    key = key_or_empty(provider, headers, settings, own=own)
     if key or provider.kind is ProviderKind.LOCAL:
         return key
-    hint = "" if settings.access_token else " or send 'Authorization: Bearer <key>'"
+    hint = "" if settings.access_token or not own else " or send 'Authorization: Bearer <key>'"
     raise AuthError(
         f"No API key for {provider.name}: set {provider.key_env_var} (or add it in the tray "
         f"settings){hint}"
     )
 
 
-def build_call(
-    endpoint: Endpoint,
-    raw: bytes,
-    provider: Provider,
-    headers: Mapping[str, str],
-    settings: Settings,
-) -> Call:
-    """The checked request as a Call for `provider`: parsed, validated, model mapped, key chosen."""
+def checked_body(endpoint: Endpoint, raw: bytes) -> dict[str, Any]:
+    """The client's body parsed and checked for `endpoint` (a 400 naming what is wrong)."""
     body = parse_body(raw)
     validate(endpoint, body)
+    return body
+
+
+def check_endpoint(endpoint: Endpoint, provider: Provider) -> None:
+    """A 404 when the provider has no such route (a chat-only upstream asked to embed)."""
     if endpoint not in provider.endpoints:
         raise NotFound(
             f"{provider.label} has no {endpoint.value} endpoint", code="unsupported_endpoint"
         )
-    model = body["model"]
-    return Call(
-        endpoint=endpoint,
-        body=body,
-        raw=raw,
-        model=model,
-        upstream_model=provider.resolve_model(model),
-        stream=body.get("stream") is True,
-        key=pick_key(provider, headers, settings),
-    )

@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from aoa_proxy.credentials import is_rate_limit_header
 from aoa_proxy.errors import AoaError, UpstreamError, UpstreamUnreachable
 from aoa_proxy.hardening import loggable, redact
 from aoa_proxy.jsonutil import dumps, loads
@@ -37,12 +38,11 @@ from aoa_proxy.upstream import (
     redacted,
 )
 
-# Upstream response headers worth passing back to clients (rate limits, request ids).
+# Upstream response headers worth passing back to clients (request ids; the rate-limit ones,
+# every spelling, are credentials.is_rate_limit_header's).
 _PASS_HEADERS: Final = frozenset(
     {
         "x-request-id",
-        "retry-after",
-        "retry-after-ms",
         "apim-request-id",
         "openai-processing-ms",
         "openai-version",
@@ -60,25 +60,36 @@ _JSON_TYPES: Final = frozenset(
 
 
 async def relay(
-    request: web.Request, rt: Runtime, provider: Provider, call: Call, rec: RequestRecord
+    request: web.Request,
+    rt: Runtime,
+    provider: Provider,
+    call: Call,
+    rec: RequestRecord,
+    upstream: aiohttp.ClientResponse | None = None,
 ) -> web.StreamResponse:
-    """Send `call` to `provider` and its answer to the client."""
+    """Send `call` to `provider` and its answer to the client.
+
+    `upstream`: an answer already opened for this call (dispatch.py's attempt loop opens them
+    itself to decide on failover); this function closes it.
+    """
     if provider.kind is ProviderKind.LOCAL:
         return await _serve_local(request, provider, call, rec)
-    session = rt.session(provider)
-    ureq = await provider.build_request(call, fetch_bytes(session))
-    try:  # inline, not a helper: one coroutine less per request on the hot path
-        upstream = await session.request(
-            ureq.method, ureq.url, headers=ureq.headers, data=ureq.body
-        )
-    except FAULTS as exc:
-        raise failure(exc, provider.label, Stage.OPEN) from None
+    if upstream is None:
+        session = rt.session(provider)
+        ureq = await provider.build_request(call, fetch_bytes(session))
+        try:  # inline, not a helper: one coroutine less per request on the hot path
+            upstream = await session.request(
+                ureq.method, ureq.url, headers=ureq.headers, data=ureq.body
+            )
+        except FAULTS as exc:
+            raise failure(exc, provider.label, Stage.OPEN) from None
     # Keys an upstream error could echo back: ours, and the client's when it is forwarded.
-    keys = (provider.server_key, call.key)
+    keys = (*provider.server_keys, call.key)
     try:
-        passed = {k: v for k, v in upstream.headers.items() if _pass_header(k)}
+        passed = pass_headers(upstream.headers)
         if upstream.status >= 400:
-            raise await _upstream_error(provider, call, upstream, passed, keys)
+            body = await read_error_body(upstream, provider.label)
+            raise error_for(provider, call, upstream.status, body, passed, keys)
         content_type = upstream.content_type
         is_sse = content_type == "text/event-stream"
         if not is_sse and content_type not in _JSON_TYPES and not content_type.endswith("+json"):
@@ -112,17 +123,18 @@ async def relay(
 # ------------------------------------------------------------------ the provider's part
 
 
-async def _upstream_error(
+def error_for(
     provider: Provider,
     call: Call,
-    upstream: aiohttp.ClientResponse,
+    status: int,
+    body: bytes,
     passed: Mapping[str, str],
     keys: tuple[str, ...],
 ) -> AoaError:
-    """The client's error for an upstream error answer (its body redacted before the provider
-    sees it)."""
-    body = redact(await read_error_body(upstream, provider.label), keys)
-    return provider.translate_error(call, upstream.status, body, passed)
+    """The client's error for an upstream error answer; `keys` are masked in the body before
+    the provider sees it, and in what it makes of it."""
+    error = provider.translate_error(call, status, redact(body, keys), passed)
+    return redacted(error, keys) if isinstance(error, UpstreamError) else error
 
 
 def _translated_chunks(
@@ -197,9 +209,13 @@ def _bytes_response(
 # ------------------------------------------------------------------ small helpers
 
 
+def pass_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The upstream answer's headers a client gets: request ids and every rate-limit spelling."""
+    return {k: v for k, v in headers.items() if _pass_header(k)}
+
+
 def _pass_header(name: str) -> bool:
-    lower = name.lower()
-    return lower in _PASS_HEADERS or lower.startswith("x-ratelimit-")
+    return name.lower() in _PASS_HEADERS or is_rate_limit_header(name)
 
 
 def _shown_type(content_type: str) -> str:

@@ -115,6 +115,11 @@ class ModelLists:
         self._ids[provider] = frozenset(ids)
         self._at[provider] = self._clock()
 
+    def forget(self, provider: str) -> None:
+        """Drop a provider's list (its settings changed: the old list may name other models)."""
+        self._ids.pop(provider, None)
+        self._at.pop(provider, None)
+
     def age(self, provider: str) -> float | None:
         """Seconds since the provider's list was last replaced; None if it never was."""
         at = self._at.get(provider)
@@ -150,6 +155,8 @@ class Router:
         self.known = frozenset(known) | set(names)
         self.prefixes = prefixes
         self._listed = listed
+        # Rule 4 can only pick another provider when there is one: skip it for a lone provider.
+        self._listing = self.enabled if len(self.enabled) > 1 else ()
         self._resolve = {p.name: p.resolve for p in providers}
         self.warnings: list[str] = []
         tables = {p.name: compile_aliases(p.aliases) for p in providers}
@@ -238,7 +245,7 @@ class Router:
         for glob, route in self._globs_by_first.get(model[:1], self._any_globs):
             if glob.matches(model):
                 return route
-        for name in self.enabled:
+        for name in self._listing:
             if model in self._listed(name):
                 return Route(name, self._resolve[name](model), Rule.LISTED)
         if disabled:

@@ -124,6 +124,31 @@ def aoa(
     return Column(key, title, server, streams=False, concurrency=(16, 64))
 
 
+def aoa_three(tmp: Path, upstream: int, cores: str | None) -> Column:
+    """aoa with three providers enabled; the chat model reaches the mock (Azure) by exact alias,
+    so this column minus "aoa" is what routing costs the pass-through path."""
+    port = free_port()
+    env = clean_env(
+        {
+            "AOA_PROVIDERS": "openai,gemini,azure",  # Azure is not even the default
+            "AOA_PORT": str(port),
+            "AOA_LOG_LEVEL": "INFO",
+            "AZURE_ENDPOINT": f"http://127.0.0.1:{upstream}/",
+            "AZURE_API_KEY": "bench-server-key",
+            "AZURE_MODEL": MODEL,
+            "AZURE_MODEL_ALIAS": f"{MODEL}:{MODEL}-deployment",
+            "GEMINI_ENDPOINT": f"http://127.0.0.1:{upstream}",
+            "GEMINI_API_KEY": "bench-gemini-key",
+            "GEMINI_MODEL_ALIAS": "claude-*-haiku*:gemini-2.0-flash",
+            "OPENAI_ENDPOINT": f"http://127.0.0.1:{upstream}/v1",
+            "OPENAI_API_KEY": "bench-openai-key-1,bench-openai-key-2",
+            "OPENAI_MODEL_ALIAS": "fast:gpt-4o|gemini/gemini-2.0-flash",
+        }
+    )
+    server = Server("aoa-3p", _aoa_argv(), port, tmp / "aoa-3p.log", env, cores)
+    return Column("aoa-3p", "aoa, 3 providers", server)
+
+
 def aoa_gemini(tmp: Path, upstream: int, cores: str | None) -> Column:
     from aoa_proxy.providers import REGISTRY
 

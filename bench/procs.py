@@ -38,8 +38,11 @@ def free_port() -> int:
 
 
 def clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """A minimal environment: no proxy variables or provider keys leak in from the caller."""
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+    """A minimal environment: no proxy variables or provider keys leak in from the caller.
+
+    PYTHONPATH is kept: it names the checkout under test (it wins over the installed copy).
+    """
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "PYTHONPATH")
     env = {k: os.environ[k] for k in keep if k in os.environ}
     env.update(extra)
     return env

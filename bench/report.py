@@ -283,6 +283,13 @@ def _targets(by: dict[str, Measured], prof: Profile) -> list[str]:
     got = sum(s.received for s in aoa.streams.values())
     want = sum(s.expected for s in aoa.streams.values())
     checks.append(("all chunks delivered", f"{got}/{want}", got == want))
+    three = by.get("aoa-3p")
+    if three is not None and three.ok:
+        for c in (16, 64):
+            v = 100 * _ratio(rps(three, c), rps(aoa, c))
+            add(f"3 providers: req/s c={c} ≥ 95 % of one", v, v >= 95, 0, " %")
+        v = _ratio(cpu_per_1k(three), cpu_per_1k(aoa))
+        add("3 providers: CPU ≤ 1.05× one provider", v, v <= 1.05, 2, "×")
     gem = by.get("aoa-gemini")
     if gem is not None and gem.ok:
         v = _ratio(cpu_per_1k(gem), cpu_per_1k(aoa))

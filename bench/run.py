@@ -215,6 +215,7 @@ def _measure(
         else cols.Column("litellm", "LiteLLM", None, "skipped (--smoke or --no-litellm)"),
         cols.bare(tmp, up, sut_core),
         cols.aoa(tmp, up, sut_core),
+        cols.aoa_three(tmp, up, sut_core),
         cols.aoa_gemini(tmp, up, sut_core),
         # Scaling: one core is busy with wrk and the mock, so both of these float on both cores.
         cols.aoa(tmp, up, None, workers=1, pinned=False),

@@ -122,7 +122,14 @@ class Provider(ABC):
 
     @property
     def server_key(self) -> str:
-        return self.settings.api_key
+        """The first server key ("" when the client's own key is used)."""
+        keys = self.settings.keys
+        return keys[0] if keys else ""
+
+    @property
+    def server_keys(self) -> tuple[str, ...]:
+        """Every server key (a pool when several); () when the client's own key is used."""
+        return self.settings.keys
 
     def resolve_model(self, model: str) -> str:
         """Requested model -> upstream model name: alias first, then the model itself."""

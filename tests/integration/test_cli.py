@@ -156,3 +156,43 @@ def test_workers_share_the_port_and_stop_with_the_parent():
         except ProcessLookupError:
             continue
         raise AssertionError(f"worker {child} outlived the parent")
+
+
+def test_bad_aoa_providers_exits_2_with_one_line():
+    for env, words in [
+        ({"AOA_PROVIDERS": "azure,nope"}, "AOA_PROVIDERS: unknown provider 'nope'"),
+        ({"AOA_PROVIDERS": "gemini,Gemini"}, "AOA_PROVIDERS: 'gemini' is listed twice"),
+        (
+            {"AOA_PROVIDERS": "openai,gemini"},
+            "AOA_PROVIDERS: gemini is enabled but not configured: set GEMINI_API_KEY",
+        ),
+        (
+            {"AOA_PROVIDERS": "gemini,azure", "GEMINI_API_KEY": "k", "AZURE_API_KEY": "k"},
+            "AOA_PROVIDERS: azure is enabled but not configured: set AZURE_ENDPOINT",
+        ),
+        ({"AOA_TYPE": "gemini", "GEMINI_API_KEY": "k-0001, k-0001"}, "GEMINI_API_KEY: the key"),
+    ]:
+        result = run_cli(env=env)
+        assert result.returncode == 2, env
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"aoa-proxy: {words}"), line
+
+
+def test_several_providers_start_and_say_which_is_the_default():
+    env = {
+        "AOA_PROVIDERS": "demo,gemini",
+        "GEMINI_API_KEY": "gemini-key-secret-0009,gemini-key-secret-0010",
+        "GEMINI_ENDPOINT": "http://127.0.0.1:9/",  # never reached: only demo is asked
+    }
+    with running(env) as run:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{run.port}/v1", api_key="x")
+        reply = client.chat.completions.create(
+            model="demo/demo-echo", messages=[{"role": "user", "content": "hello"}]
+        )
+        assert reply.choices[0].message.content == "Echo: hello"
+        client.close()
+    log = run.log
+    assert "providers: demo, gemini (default: demo)" in log
+    assert "gemini: server key: ****0009, ****0010" in log
+    assert "gemini-key-secret" not in log
+    assert "POST /v1/chat/completions demo demo/demo-echo → demo/demo-echo 200" in log

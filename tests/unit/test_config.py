@@ -185,3 +185,69 @@ def test_gemini_safety_accepts_off_and_rejects_unknown():
     assert load_settings({"GEMINI_SAFETY": "off"}).providers["gemini"].safety == "OFF"
     (line,) = problems({"GEMINI_SAFETY": "BLOCK_SOME"})
     assert line.startswith("GEMINI_SAFETY:")
+
+
+# ------------------------------------------------------------------ several providers (issue 14)
+
+GEMINI_AND_OPENAI = {"GEMINI_API_KEY": "gemini-key-0001", "OPENAI_API_KEY": "openai-key-0002"}
+
+
+def test_without_aoa_providers_only_the_default_is_enabled():
+    assert load_settings({}).enabled == ("demo",)
+    assert load_settings({"AZURE_ENDPOINT": AZ}).enabled == ("azure",)
+    assert not load_settings({"AOA_TYPE": "gemini"}).several
+
+
+def test_aoa_providers_keeps_its_order_and_aoa_type_stays_the_default():
+    s = load_settings(
+        {**GEMINI_AND_OPENAI, "AOA_PROVIDERS": " Gemini, openai ", "AOA_TYPE": "openai"}
+    )
+    assert (s.enabled, s.provider, s.several) == (("gemini", "openai"), "openai", True)
+
+
+def test_aoa_providers_alone_makes_the_first_listed_the_default():
+    s = load_settings({**GEMINI_AND_OPENAI, "AOA_PROVIDERS": "gemini,openai"})
+    assert s.provider == "gemini" and s.provider_chosen_by_default
+
+
+def test_the_default_provider_is_enabled_even_when_not_listed():
+    s = load_settings({**GEMINI_AND_OPENAI, "AOA_PROVIDERS": "gemini", "AOA_TYPE": "openai"})
+    assert s.enabled == ("gemini", "openai")
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [("gemini,nope", "unknown provider 'nope'"), ("gemini,GEMINI", "'gemini' is listed twice")],
+)
+def test_bad_aoa_providers_is_one_problem(value, words):
+    (line,) = problems({**GEMINI_AND_OPENAI, "AOA_PROVIDERS": value})
+    assert line.startswith("AOA_PROVIDERS:") and words in line
+
+
+def test_an_enabled_provider_without_its_required_variables_is_a_problem():
+    (line,) = problems({"AOA_PROVIDERS": "gemini,azure", "GEMINI_API_KEY": "k"})
+    assert line.startswith("AOA_PROVIDERS: azure is enabled but not configured")
+    assert "AZURE_ENDPOINT" in line and "AZURE_API_KEY" in line
+
+
+def test_a_provider_other_than_the_default_needs_a_server_key():
+    (line,) = problems({"AOA_PROVIDERS": "openai,gemini"})  # openai is the default
+    assert "gemini is enabled but not configured: set GEMINI_API_KEY" in line
+    # The default provider may pass the client's key on, as always; demo needs none.
+    s = load_settings({"AOA_PROVIDERS": "openai,gemini,demo", "GEMINI_API_KEY": "k"})
+    assert s.enabled == ("openai", "gemini", "demo")
+
+
+def test_a_key_pool_is_comma_separated_and_refuses_a_key_listed_twice():
+    s = load_settings({"AOA_TYPE": "gemini", "GEMINI_API_KEY": " key-one-0001 , key-two-0002 ,"})
+    assert s.active.keys == ("key-one-0001", "key-two-0002")
+    (line,) = problems({"AOA_TYPE": "gemini", "GEMINI_API_KEY": "key-one-0001,key-one-0001"})
+    assert line == "GEMINI_API_KEY: the key ****0001 is listed twice"
+
+
+def test_with_provider_replaces_a_lone_provider_and_joins_several():
+    one = load_settings({"AOA_TYPE": "gemini"})
+    assert one.with_provider("demo").enabled == ("demo",)
+    several = load_settings({**GEMINI_AND_OPENAI, "AOA_PROVIDERS": "gemini,openai"})
+    assert several.with_provider("openai").enabled == ("gemini", "openai")
+    assert several.with_provider("demo").enabled == ("gemini", "openai", "demo")

@@ -15,7 +15,8 @@ from aoa_proxy.config import ProviderSettings, Settings
 from aoa_proxy.errors import AuthError, NotFound, RequestError
 from aoa_proxy.intake import (
     MAX_JSON_DEPTH,
-    build_call,
+    check_endpoint,
+    checked_body,
     key_or_empty,
     parse_body,
     pick_key,
@@ -199,21 +200,25 @@ class ChatOnly(OpenAICompatProvider):
     endpoints: ClassVar[frozenset[Endpoint]] = frozenset({Endpoint.CHAT})
 
 
-def test_build_call_maps_the_model_and_keeps_the_clients_bytes():
+def test_checked_body_parses_and_validates_for_the_endpoint():
     raw = b'{"model": "fast", "stream": true, "messages": [{"role": "user"}]}'
-    provider = openai("sk-server", aliases={"fast": "gpt-4o-mini"})
-    call = build_call(Endpoint.CHAT, raw, provider, headers(), Settings())
-    assert (call.model, call.upstream_model, call.stream, call.key) == (
-        "fast",
-        "gpt-4o-mini",
-        True,
-        "sk-server",
-    )
-    assert call.raw is raw
+    assert checked_body(Endpoint.CHAT, raw)["model"] == "fast"
+    with pytest.raises(RequestError, match="Missing required parameter: 'input'"):
+        checked_body(Endpoint.EMBEDDINGS, b'{"model": "m"}')
 
 
-def test_build_call_refuses_an_endpoint_the_provider_lacks():
+def test_an_endpoint_the_provider_lacks_is_a_404():
     provider = ChatOnly(ProviderSettings("openai", api_key="sk-server"))
+    check_endpoint(Endpoint.CHAT, provider)
     with pytest.raises(NotFound) as err:
-        build_call(Endpoint.EMBEDDINGS, b'{"model": "m", "input": "x"}', provider, {}, Settings())
+        check_endpoint(Endpoint.EMBEDDINGS, provider)
     assert err.value.code == "unsupported_endpoint"
+
+
+def test_a_provider_other_than_the_default_never_gets_the_clients_key():
+    given = headers(Authorization="Bearer sk-client")
+    assert key_or_empty(openai(), given, Settings(), own=False) == ""
+    with pytest.raises(AuthError) as err:
+        pick_key(openai(), given, Settings(), own=False)
+    assert "Authorization" not in err.value.message
+    assert pick_key(openai("sk-a, sk-b"), given, Settings(), own=False) == "sk-a"
