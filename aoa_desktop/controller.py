@@ -188,13 +188,14 @@ class Controller:
             words = ", ".join(self.fields.short_label(v) for v in missing)
             if entry.key_var is not None and entry.key_var.name in missing:
                 out[name] = _(
-                    "{label} is enabled but not configured, so it serves no requests: set "
+                    "{label} is enabled but not configured, so it serves no requests: set its "
                     "{fields} (each enabled provider except the default one needs an API key "
                     "of its own)"
                 ).format(label=label, fields=words)
             elif missing:
                 out[name] = _(
-                    "{label} is enabled but not configured, so it serves no requests: set {fields}"
+                    "{label} is enabled but not configured, so it serves no requests: set its "
+                    "{fields}"
                 ).format(label=label, fields=words)
         return out
 

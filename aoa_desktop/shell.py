@@ -312,6 +312,9 @@ class Shell:
     def request_quit(self) -> None:
         self.stopping = True
         self._stop.set()
+        with self._cooling_lock:
+            if self._cooling_timer is not None:
+                self._cooling_timer.cancel()
         if self._tray is not None:
             self._tray.stop()
 

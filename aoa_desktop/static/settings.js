@@ -169,13 +169,14 @@ function poolList(name, pool, fromEnv, box) {
       cooling.dataset.until = String(Date.now() + k.cooling * 1000);
       cooling.dataset.reason = k.reason ? t("reason_" + k.reason) : "";
     }
-    const item = el("li", { class: "pool-key" }, el("code", { textContent: k.key }), cooling);
+    const item = el("li", { class: "pool-key" }, el("code", { textContent: k.key }));
     if (!fromEnv) {
       const remove = el("button", { type: "button", class: "small danger remove-key", textContent: t("remove") });
       remove.setAttribute("aria-label", t("remove") + " " + k.key);
       remove.addEventListener("click", () => keyAction(name, { delete: true, index, shown: k.key }, box));
       item.append(remove);
     }
+    item.append(cooling);
     list.append(item);
   });
   tickCooling(list);
