@@ -8,11 +8,9 @@ running gateway through Runtime.apply: the next request uses them, requests in f
 snapshot.
 
 Several providers (issue 14): the page's "Enabled" switches are stored as `enabled`, the text of
-AOA_PROVIDERS; the default provider (AOA_TYPE) is always enabled and listed first. Where the
-headless gateway refuses to start, the desktop serves on: an enabled provider that is not
-configured yet (no key of its own, Azure without an endpoint) is left out of the running
-gateway and named in `problems` until it is. A provider's keyring entry holds its key pool as
-the variable does: keys separated by commas.
+AOA_PROVIDERS (enabling.py: an enabled provider not configured yet is left out of the gateway and
+named in `problems`, where the headless gateway would not start). A provider's keyring entry
+holds its key pool as the variable does: keys separated by commas.
 """
 
 from __future__ import annotations
@@ -26,13 +24,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from aoa_desktop import enabling
 from aoa_desktop.connection_check import check_connection
 from aoa_desktop.fields import Fields, page_value
-from aoa_desktop.keys import ACCESS_TOKEN, KeyStore, KeyStoreError, proxy_login_name
+from aoa_desktop.keys import (
+    ACCESS_TOKEN,
+    KeyStore,
+    KeyStoreError,
+    pool_keys,
+    proxy_login_name,
+    typed_keys,
+)
 from aoa_desktop.ports import bind_problem
 from aoa_desktop.store import SettingsStore, StoreError
 from aoa_proxy.catalogue import CATALOGUE, Catalogue, Kind
-from aoa_proxy.config import Settings, load_settings, unconfigured
+from aoa_proxy.config import Settings, load_settings
 from aoa_proxy.credentials import parse_keys
 from aoa_proxy.errors import ConfigError
 from aoa_proxy.i18n import _, set_language
@@ -123,7 +129,7 @@ class Controller:
         env_name = self.fields.key_env_var(name)
         from_env = env_name in self.env_overrides
         text = self.env[env_name].strip() if from_env else self._keys.get(name, "")
-        keys = _split(text) if name != ACCESS_TOKEN else ((text,) if text else ())
+        keys = pool_keys(text) if name != ACCESS_TOKEN else ((text,) if text else ())
         key = keys[0] if len(keys) == 1 else ""
         return {
             "stored": bool(keys),
@@ -165,39 +171,11 @@ class Controller:
         not they can serve yet."""
         var = self.fields.enabled_var
         text = self.env[var] if var in self.env_overrides else str(self._data.get("enabled") or "")
-        try:
-            names = parse_provider_list(text, self.fields.catalogue.names)
-        except ValueError:  # said at load; the running gateway uses none of them
-            names = ()
-        default = self._settings.provider
-        return (default, *(n for n in names if n != default))
+        return enabling.wanted(text, self._settings.provider, self.fields.catalogue.names)
 
     def enable_warnings(self) -> dict[str, str]:
         """Provider -> why it is enabled but serves no requests (left out of the gateway)."""
-        settings = self._settings
-        out: dict[str, str] = {}
-        for name in self.wanted_providers():
-            if name in settings.enabled:
-                continue
-            label = self.fields.label(name)
-            if name not in REGISTRY:
-                out[name] = _("{label} is not available in this version of aoa").format(label=label)
-                continue
-            entry = self.fields.catalogue.provider(name)
-            missing = unconfigured(entry, settings.provider_settings(name), default=False)
-            words = ", ".join(self.fields.short_label(v) for v in missing)
-            if entry.key_var is not None and entry.key_var.name in missing:
-                out[name] = _(
-                    "{label} is enabled but not configured, so it serves no requests: set its "
-                    "{fields} (each enabled provider except the default one needs an API key "
-                    "of its own)"
-                ).format(label=label, fields=words)
-            elif missing:
-                out[name] = _(
-                    "{label} is enabled but not configured, so it serves no requests: set its "
-                    "{fields}"
-                ).format(label=label, fields=words)
-        return out
+        return enabling.not_serving(self.wanted_providers(), self._settings, self.fields)
 
     def is_configured(self, name: str) -> bool:
         """True when switching to `name` can work: a known provider with endpoint and key."""
@@ -291,7 +269,11 @@ class Controller:
             old = self._settings
             joined = [n for n in given if self._pool(n) and not _moved(old, settings, n)]
             if joined:
-                keys.update({n: ",".join((*self._pool(n), *given[n])) for n in joined})
+                for name in joined:  # a key stored already is refused, named by its last 4
+                    pool, problems = self._check_pool(name, [*self._pool(name), *given[name]])
+                    if problems:
+                        return problems
+                    keys[name] = ",".join(pool)
                 problems, settings = self._build_strict(data, keys)
                 if problems or settings is None:
                     return problems
@@ -418,7 +400,7 @@ class Controller:
                 return self._store_key(name, key)
             if name not in self.fields.keyed:
                 return [_("Unknown provider {name!r}").format(name=name)]
-            keys, problems = self._check_pool(name, _pieces(key))
+            keys, problems = self._check_pool(name, typed_keys(key))
             if not problems and not keys:
                 problems = [_("Enter a key first.")]
             return problems or self._store_key(name, ",".join(keys))
@@ -429,7 +411,7 @@ class Controller:
         with self._lock:
             if name not in self.fields.keyed:
                 return [_("Unknown provider {name!r}").format(name=name)]
-            keys, problems = self._check_pool(name, [*self._pool(name), *_pieces(key)])
+            keys, problems = self._check_pool(name, [*self._pool(name), *typed_keys(key)])
             return problems or self._store_key(name, ",".join(keys))
 
     def remove_key(self, name: str, index: int, shown: str) -> list[str]:
@@ -448,7 +430,7 @@ class Controller:
 
     def _pool(self, name: str) -> tuple[str, ...]:
         """The keys stored for a provider, in order."""
-        return _split(self._keys.get(name, ""))
+        return pool_keys(self._keys.get(name, ""))
 
     def _check_pool(self, name: str, pieces: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
         """The pool as stored, or the problem with it (a space in a key, a key listed twice)."""
@@ -567,48 +549,12 @@ class Controller:
         env.update({n: self.env[n] for n in overrides})
         listed = self.fields.enabled_var
         if listed in env and listed not in overrides:
-            env[listed] = self._default_first(env[listed], env.get(self.fields.type_var, ""))
+            default = env.get(self.fields.type_var, "")
+            env[listed] = enabling.default_first(env[listed], default, self.fields.catalogue.names)
         return env
 
-    def _default_first(self, enabled: str, default: str) -> str:
-        """The stored switches as AOA_PROVIDERS: the default provider first (it wins a name
-        two providers list), then the others as stored."""
-        names = [n.strip().lower() for n in enabled.split(",") if n.strip()]
-        default = default.strip().lower()
-        if default in self.fields.catalogue.names:
-            names = [default, *(n for n in names if n != default)]
-        return ",".join(names)
-
     def _load(self, env: Mapping[str, str]) -> Settings:
-        return load_settings(self._serving(env), self.fields.catalogue)
-
-    def _serving(self, env: Mapping[str, str]) -> Mapping[str, str]:
-        """`env` with AOA_PROVIDERS naming only the providers that can serve.
-
-        Headless, an enabled provider that is not configured stops the start (exit 2); here it
-        is left out until it is, and `enable_warnings` says why.
-        """
-        var = self.fields.enabled_var
-        catalogue = self.fields.catalogue
-        try:
-            names = parse_provider_list(env.get(var, ""), catalogue.names)
-        except ValueError:
-            return env  # load_settings names the problem
-        if not names:
-            return env
-        rest = {k: v for k, v in env.items() if k != var}
-        try:
-            probe = load_settings(rest, catalogue)
-        except ConfigError:
-            return env  # other problems: load_settings reports them all
-        default = probe.provider if rest.get(self.fields.type_var, "").strip() else names[0]
-
-        def serves(name: str) -> bool:
-            entry, ps = catalogue.provider(name), probe.provider_settings(name)
-            return name in REGISTRY and not unconfigured(entry, ps, default=False)
-
-        keep = [n for n in names if n == default or serves(n)]
-        return {**rest, var: ",".join(keep)}
+        return load_settings(enabling.serving(env, self.fields), self.fields.catalogue)
 
     def _build_strict(
         self, data: Mapping[str, Any], keys: Mapping[str, str]
@@ -735,7 +681,7 @@ class Controller:
                 label = self.fields.env_label(self.fields.key_env_var(name))
                 problems.append(f"{label}: " + _("expected text"))
             else:
-                keys, bad = self._check_pool(name, _pieces(key))
+                keys, bad = self._check_pool(name, typed_keys(key))
                 problems += bad
                 if keys:
                     given[name] = keys
@@ -806,16 +752,6 @@ def _exposure_question(host: str) -> str:
         "keys, because no access token is set. Set an access token first, or confirm to save "
         "anyway."
     ).format(host=host)
-
-
-def _split(text: str) -> tuple[str, ...]:
-    """A stored pool `k1,k2` -> ("k1", "k2")."""
-    return tuple(k for k in (p.strip() for p in text.split(",")) if k)
-
-
-def _pieces(text: str) -> list[str]:
-    """Keys as typed: separated by commas, spaces around them dropped."""
-    return [p.strip() for p in text.split(",") if p.strip()]
 
 
 def _moved(old: Settings, new: Settings, name: str) -> bool:
