@@ -6,6 +6,11 @@ Everything is turned into one env-style mapping and validated by aoa_proxy.confi
 so the desktop app and the headless gateway accept exactly the same values. Changes reach the
 running gateway through Runtime.apply: the next request uses them, requests in flight keep their
 snapshot.
+
+Several providers (issue 14): the page's "Enabled" switches are stored as `enabled`, the text of
+AOA_PROVIDERS (enabling.py: an enabled provider not configured yet is left out of the gateway and
+named in `problems`, where the headless gateway would not start). A provider's keyring entry
+holds its key pool as the variable does: keys separated by commas.
 """
 
 from __future__ import annotations
@@ -19,17 +24,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+from aoa_desktop import enabling
 from aoa_desktop.connection_check import check_connection
 from aoa_desktop.fields import Fields, page_value
-from aoa_desktop.keys import ACCESS_TOKEN, KeyStore, KeyStoreError, proxy_login_name
+from aoa_desktop.keys import (
+    ACCESS_TOKEN,
+    KeyStore,
+    KeyStoreError,
+    pool_keys,
+    proxy_login_name,
+    typed_keys,
+)
 from aoa_desktop.ports import bind_problem
 from aoa_desktop.store import SettingsStore, StoreError
 from aoa_proxy.catalogue import CATALOGUE, Catalogue, Kind
 from aoa_proxy.config import Settings, load_settings
+from aoa_proxy.credentials import parse_keys
 from aoa_proxy.errors import ConfigError
 from aoa_proxy.i18n import _, set_language
 from aoa_proxy.providers import REGISTRY, ProviderKind, get_provider
 from aoa_proxy.proxyauth import join_login, mask_login, masked, split_login
+from aoa_proxy.routing import parse_provider_list
+from aoa_proxy.security import mask
 
 if TYPE_CHECKING:
     from aoa_desktop.autostart import Autostart
@@ -80,6 +96,8 @@ class Controller:
                 )
             )
         self.load_problem: str | None = " ".join(notes) or None
+        self._warned: dict[str, str] = {}
+        self._log_enable_warnings()
 
     # ------------------------------------------------------------------ reading
 
@@ -104,15 +122,60 @@ class Controller:
             return data
 
     def key_status(self, name: str) -> dict[str, Any]:
-        """Whether a key is set and where from; at most its last 4 characters, never the key."""
+        """Whether a key is set and where from; at most its last 4 characters, never the key.
+
+        `hint` is that of a lone key; a pool shows each key in `pool_status`.
+        """
         env_name = self.fields.key_env_var(name)
         from_env = env_name in self.env_overrides
-        key = self.env[env_name].strip() if from_env else self._keys.get(name, "")
+        text = self.env[env_name].strip() if from_env else self._keys.get(name, "")
+        keys = pool_keys(text) if name != ACCESS_TOKEN else ((text,) if text else ())
+        key = keys[0] if len(keys) == 1 else ""
         return {
-            "stored": bool(key),
+            "stored": bool(keys),
             "hint": key[-4:] if len(key) >= 12 else "",
             "from_env": from_env,
         }
+
+    def pool_status(self) -> dict[str, list[dict[str, Any]]]:
+        """Each keyed provider's keys in use, masked (`****abcd`), with the seconds each one
+        still rests after a rate limit or a refusal (the running gateway's key pools)."""
+        running = self.runtime.key_status() if self.runtime is not None else {}
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name in self.fields.keyed:
+            keys = self._settings.provider_settings(name).keys
+            shown = [mask(k) for k in keys]
+            status = running.get(name, [])
+            if [s.key for s in status] != shown:  # not serving, or settings changing now
+                out[name] = [{"key": key, "cooling": 0.0, "reason": None} for key in shown]
+                continue
+            out[name] = [
+                {
+                    "key": s.key,
+                    "cooling": round(s.cooling, 1),
+                    "reason": s.reason.value if s.cooling and s.reason else None,
+                }
+                for s in status
+            ]
+        return out
+
+    @property
+    def problems(self) -> list[str]:
+        """What the settings page's banner shows: settings that could not be used, the keyring,
+        the gateway, and enabled providers that cannot serve yet."""
+        notes = [self.load_problem, self.keys.problem, self.gateway_problem]
+        return [p for p in notes if p] + list(self.enable_warnings().values())
+
+    def wanted_providers(self) -> tuple[str, ...]:
+        """The providers switched on (stored, or AOA_PROVIDERS), the default first, whether or
+        not they can serve yet."""
+        var = self.fields.enabled_var
+        text = self.env[var] if var in self.env_overrides else str(self._data.get("enabled") or "")
+        return enabling.wanted(text, self._settings.provider, self.fields.catalogue.names)
+
+    def enable_warnings(self) -> dict[str, str]:
+        """Provider -> why it is enabled but serves no requests (left out of the gateway)."""
+        return enabling.not_serving(self.wanted_providers(), self._settings, self.fields)
 
     def is_configured(self, name: str) -> bool:
         """True when switching to `name` can work: a known provider with endpoint and key."""
@@ -161,6 +224,27 @@ class Controller:
             self._publish(self._settings.with_provider(name))
             return True
 
+    def can_toggle(self, name: str) -> bool:
+        """Whether `name` may be switched on or off here: not the default provider (always
+        on), not when AOA_PROVIDERS comes from the environment, not a provider this build
+        lacks."""
+        return (
+            self.fields.enabled_var not in self.env_overrides
+            and name != self._settings.provider
+            and (name in REGISTRY or name in self.wanted_providers())
+        )
+
+    def set_enabled(self, name: str, on: bool) -> list[str]:
+        """Switch one provider on or off (the tray); the default provider stays on."""
+        with self._lock:
+            wanted = [n for n in self.wanted_providers() if n != name]
+            if on:
+                wanted.append(name)
+            changes: dict[str, Any] = {"enabled": ",".join(wanted)}
+            if self.fields.type_var not in self.env_overrides and not self._data.get("provider"):
+                changes["provider"] = self._settings.provider  # keep today's default
+            return self.save(changes)
+
     def save(self, changes: Mapping[str, Any], notify: bool = True) -> list[str]:
         """Validate and store `changes` (page shape); [] on success, else what is wrong.
 
@@ -176,11 +260,23 @@ class Controller:
             problems += key_problems
             if problems:
                 return problems
-            keys = {**self._keys, **logins, **given}
+            # Keys typed with a save: for a new endpoint or proxy host they are the whole pool
+            # (only keys entered for an address go there); otherwise they join the pool.
+            keys = {**self._keys, **logins, **{n: ",".join(k) for n, k in given.items()}}
             problems, settings = self._build_strict(data, keys)
             if problems or settings is None:
                 return problems
             old = self._settings
+            joined = [n for n in given if self._pool(n) and not _moved(old, settings, n)]
+            if joined:
+                for name in joined:  # a key stored already is refused, named by its last 4
+                    pool, problems = self._check_pool(name, [*self._pool(name), *given[name]])
+                    if problems:
+                        return problems
+                    keys[name] = ",".join(pool)
+                problems, settings = self._build_strict(data, keys)
+                if problems or settings is None:
+                    return problems
             problems = self._redirected_keys(old, settings, given)
             if problems:
                 return problems
@@ -194,12 +290,12 @@ class Controller:
                 if problem:
                     return [problem]
             # The keys first: should they fail, no new endpoint is left next to an old key.
-            for name, key in given.items():
+            for name in given:
                 try:
-                    self.keys.set(name, key)
+                    self.keys.set(name, keys[name])
                 except KeyStoreError as exc:
                     return [str(exc)]
-                self._keys[name] = key
+                self._keys[name] = keys[name]
             problems = self._store_logins(logins)
             if problems:
                 return problems
@@ -294,18 +390,65 @@ class Controller:
     # ------------------------------------------------------------------ keys
 
     def set_key(self, name: str, key: str) -> list[str]:
-        """Store a provider's API key (or the access token) in the keyring and use it."""
+        """Store a provider's API key, or its pool (keys separated by commas), or the access
+        token in the keyring, replacing what was there, and use it."""
         key = key.strip()
         with self._lock:
-            if name not in (*self.fields.keyed, ACCESS_TOKEN):
+            if name == ACCESS_TOKEN:
+                if any(c.isspace() or not c.isprintable() for c in key):
+                    return [_("A key must not contain spaces or line breaks")]
+                return self._store_key(name, key)
+            if name not in self.fields.keyed:
                 return [_("Unknown provider {name!r}").format(name=name)]
-            if any(c.isspace() or not c.isprintable() for c in key):
-                return [_("A key must not contain spaces or line breaks")]
-            try:
-                self.keys.set(name, key)
-            except KeyStoreError as exc:
-                return [str(exc)]
-            return self._key_changed(name, key)
+            keys, problems = self._check_pool(name, typed_keys(key))
+            if not problems and not keys:
+                problems = [_("Enter a key first.")]
+            return problems or self._store_key(name, ",".join(keys))
+
+    def add_key(self, name: str, key: str) -> list[str]:
+        """Add a key (or several, separated by commas) to a provider's pool; a key that is
+        stored already is refused."""
+        with self._lock:
+            if name not in self.fields.keyed:
+                return [_("Unknown provider {name!r}").format(name=name)]
+            keys, problems = self._check_pool(name, [*self._pool(name), *typed_keys(key)])
+            return problems or self._store_key(name, ",".join(keys))
+
+    def remove_key(self, name: str, index: int, shown: str) -> list[str]:
+        """Remove one key of a provider's pool: the one at `index`, shown as `shown`
+        (`****abcd`), so a page showing an old list removes nothing else."""
+        with self._lock:
+            if name not in self.fields.keyed:
+                return [_("Unknown provider {name!r}").format(name=name)]
+            pool = self._pool(name)
+            if not 0 <= index < len(pool) or mask(pool[index]) != shown:
+                return [_("The list of keys was out of date; here it is again.")]
+            rest = ",".join(pool[:index] + pool[index + 1 :])
+            if not rest:
+                return self.delete_key(name)
+            return self._store_key(name, rest)
+
+    def _pool(self, name: str) -> tuple[str, ...]:
+        """The keys stored for a provider, in order."""
+        return pool_keys(self._keys.get(name, ""))
+
+    def _check_pool(self, name: str, pieces: Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
+        """The pool as stored, or the problem with it (a space in a key, a key listed twice)."""
+        if any(c.isspace() or not c.isprintable() for key in pieces for c in key):
+            return (), [_("A key must not contain spaces or line breaks")]
+        try:
+            return parse_keys(",".join(pieces)), []
+        except ValueError as exc:  # the message shows only the key's last 4 characters
+            return (), [f"{self.fields.env_label(self.fields.key_env_var(name))}: {exc}"]
+
+    def _store_key(self, name: str, key: str) -> list[str]:
+        if not key:
+            return self.delete_key(name)
+        try:
+            self.keys.set(name, key)
+        except KeyStoreError as exc:
+            return [str(exc)]
+        return self._key_changed(name, key)
 
     def delete_key(self, name: str) -> list[str]:
         with self._lock:
@@ -328,6 +471,13 @@ class Controller:
             log.warning("%s", warning)
         self._publish(settings)
         return problems
+
+    def _log_enable_warnings(self) -> None:
+        warnings = self.enable_warnings()
+        for name, warning in warnings.items():
+            if self._warned.get(name) != warning:
+                log.warning("%s", warning)
+        self._warned = warnings
 
     def _set_autostart(self, on: bool) -> list[str]:
         try:
@@ -362,6 +512,7 @@ class Controller:
             settings = settings.with_provider(self._chosen)
         self._settings = settings
         set_language(settings.lang or None)  # the tray and the page follow a changed language
+        self._log_enable_warnings()
         if self.runtime is not None:
             self.runtime.apply(settings)
         if notify:
@@ -396,10 +547,14 @@ class Controller:
             if key and name in (*self.fields.keyed, ACCESS_TOKEN):  # not the proxy logins
                 env[self.fields.key_env_var(name)] = key
         env.update({n: self.env[n] for n in overrides})
+        listed = self.fields.enabled_var
+        if listed in env and listed not in overrides:
+            default = env.get(self.fields.type_var, "")
+            env[listed] = enabling.default_first(env[listed], default, self.fields.catalogue.names)
         return env
 
     def _load(self, env: Mapping[str, str]) -> Settings:
-        return load_settings(env, self.fields.catalogue)
+        return load_settings(enabling.serving(env, self.fields), self.fields.catalogue)
 
     def _build_strict(
         self, data: Mapping[str, Any], keys: Mapping[str, str]
@@ -474,11 +629,13 @@ class Controller:
                 problems.append(_("Port: {value!r} is not a whole number").format(value=value))
             elif field != "port" and not isinstance(value, str):
                 problems.append(_("{field}: expected text").format(field=label(env_name)))
+            elif field == "enabled" and (problem := self._enabled_problem(value)):
+                problems.append(f"{label(env_name)}: {problem}")
             elif settable([env_name]) and data.get(field) != value:
                 data[field] = value
         for provider, values in (changes.get("providers") or {}).items():
             fields = self.fields.provider_vars(provider)
-            if not fields or not isinstance(values, Mapping):
+            if provider not in self.fields.catalogue.names or not isinstance(values, Mapping):
                 problems.append(_("Unknown provider {name!r}").format(name=provider))
                 continue
             stored = data.setdefault("providers", {}).setdefault(provider, {})
@@ -497,9 +654,19 @@ class Controller:
                     stored[field] = new
         return problems
 
-    def _given_keys(self, changes: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
-        """Keys typed on the page and sent with a save (provider -> key), and what is wrong."""
-        given: dict[str, str] = {}
+    def _enabled_problem(self, value: str) -> str | None:
+        try:
+            parse_provider_list(value, self.fields.catalogue.names)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def _given_keys(
+        self, changes: Mapping[str, Any]
+    ) -> tuple[dict[str, tuple[str, ...]], list[str]]:
+        """Keys typed on the page and sent with a save (provider -> keys: one, or several
+        separated by commas), and what is wrong."""
+        given: dict[str, tuple[str, ...]] = {}
         problems: list[str] = []
         providers = changes.get("providers")
         if not isinstance(providers, Mapping):
@@ -513,13 +680,16 @@ class Controller:
             if not isinstance(key, str):
                 label = self.fields.env_label(self.fields.key_env_var(name))
                 problems.append(f"{label}: " + _("expected text"))
-            elif any(c.isspace() or not c.isprintable() for c in key.strip()):
-                problems.append(_("A key must not contain spaces or line breaks"))
-            elif key.strip():
-                given[name] = key.strip()
+            else:
+                keys, bad = self._check_pool(name, typed_keys(key))
+                problems += bad
+                if keys:
+                    given[name] = keys
         return given, problems
 
-    def _redirected_keys(self, old: Settings, new: Settings, given: Mapping[str, str]) -> list[str]:
+    def _redirected_keys(
+        self, old: Settings, new: Settings, given: Mapping[str, object]
+    ) -> list[str]:
         """Providers whose key would now go to a new endpoint or proxy host without being
         entered again: whoever holds a (stolen) page session must not redirect a stored key."""
         problems: list[str] = []
@@ -582,6 +752,12 @@ def _exposure_question(host: str) -> str:
         "keys, because no access token is set. Set an access token first, or confirm to save "
         "anyway."
     ).format(host=host)
+
+
+def _moved(old: Settings, new: Settings, name: str) -> bool:
+    """True when a provider's key would now reach a new endpoint or proxy host."""
+    before, after = old.provider_settings(name), new.provider_settings(name)
+    return _key_redirected(before.endpoint, before.proxy, after.endpoint, after.proxy)
 
 
 def _key_redirected(old_endpoint: str, old_proxy: str, endpoint: str, proxy: str) -> bool:

@@ -18,7 +18,8 @@ from aoa_proxy.i18n import N_, _
 # How messages name a field ("Gemini, safety level: ..."); the page's own labels are in
 # settings_web.page_strings. A field not listed here is called by its name.
 _GATEWAY_FIELDS: Final = {
-    "provider": N_("Provider"),
+    "provider": N_("Default provider"),
+    "enabled": N_("Enabled providers"),
     "host": N_("Bind address"),
     "port": N_("Port"),
     "language": N_("Language"),
@@ -46,6 +47,9 @@ class Fields:
         self.global_fields: dict[str, str] = {
             form: vs[0].name for form, vs in catalogue.gateway.form_fields().items()
         }
+        # The default provider (AOA_TYPE) and the providers enabled with it (AOA_PROVIDERS).
+        self.type_var: str = self.global_fields["provider"]
+        self.enabled_var: str = self.global_fields["enabled"]
 
     def providers(self) -> list[tuple[str, str]]:
         """(name, label) of every provider in catalogue order, labels in the current language."""
@@ -93,6 +97,18 @@ class Fields:
         if not var.form:
             return var_name
         return f"{self.label(section.name)}, {_(_PROVIDER_FIELDS.get(var.form, var.form))}"
+
+    def short_label(self, var_name: str) -> str:
+        """A provider's field without the provider's name ("API key", "endpoint")."""
+        try:
+            var = self.catalogue.var(var_name)
+        except KeyError:
+            return var_name
+        if var.secret:
+            return _("API key")
+        if not var.form:
+            return var_name
+        return _(_PROVIDER_FIELDS.get(var.form, var.form))
 
 
 def page_value(var: Var, value: object) -> tuple[object, str | None]:

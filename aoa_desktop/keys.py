@@ -1,7 +1,9 @@
 """API keys in the OS keyring (service "aoa", one entry per provider) and nowhere else.
 
-Also there: the access token ("access-token") and a proxy's login ("<provider>.proxy", the
-"user:password" part of the proxy URL; settings.json keeps the URL without it).
+A provider's entry holds its key pool as its *_API_KEY variable would: the keys separated by
+commas (one key is a pool of one). Also there: the access token ("access-token") and a proxy's
+login ("<provider>.proxy", the "user:password" part of the proxy URL; settings.json keeps the URL
+without it).
 
 A backend that would put keys in a file (keyrings.alt's plaintext or "encrypted" files, any
 file-backed backend) or that cannot store anything (keyring's fail/null backends) is refused:
@@ -26,6 +28,16 @@ log = logging.getLogger(__name__)
 SERVICE: Final = "aoa"
 READ_TIMEOUT: Final = 20.0  # seconds a key read may wait (e.g. on an unlock prompt)
 ACCESS_TOKEN: Final = "access-token"  # the gateway's own access token lives beside the API keys
+
+
+def pool_keys(entry: str) -> tuple[str, ...]:
+    """A provider's keyring entry `k1,k2` -> ("k1", "k2"): its pool, written as *_API_KEY is."""
+    return tuple(k for k in (p.strip() for p in entry.split(",")) if k)
+
+
+def typed_keys(text: str) -> list[str]:
+    """Keys as typed on the page: one, or several separated by commas (spaces around dropped)."""
+    return [p.strip() for p in text.split(",") if p.strip()]
 
 
 def proxy_login_name(provider: str) -> str:

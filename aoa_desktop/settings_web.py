@@ -264,13 +264,20 @@ async def _key(request: web.Request) -> web.StreamResponse:
     name = body.get("name") if isinstance(body, dict) else None
     if not isinstance(name, str) or not isinstance(body, dict):
         return _refuse(400, _("Send a JSON object with a name."))
-    if body.get("delete") is True:
+    index, shown = body.get("index"), body.get("shown")
+    if body.get("delete") is True and index is None:
         problems = await asyncio.to_thread(controller.delete_key, name)
+    elif body.get("delete") is True:  # one key of a pool: its place and how the page shows it
+        if not isinstance(index, int) or isinstance(index, bool) or not isinstance(shown, str):
+            return _refuse(400, _("Send a JSON object with a name."))
+        problems = await asyncio.to_thread(controller.remove_key, name, index, shown)
     else:
         key = body.get("key")
         if not isinstance(key, str) or not key.strip():
             return web.json_response({"ok": False, "problems": [_("Enter a key first.")]})
-        problems = await asyncio.to_thread(controller.set_key, name, key)
+        # A provider's key joins its pool; the access token is one secret, replaced.
+        add = controller.set_key if name == ACCESS_TOKEN else controller.add_key
+        problems = await asyncio.to_thread(add, name, key)
     # Never echo the key: the answer holds only the new state (stored yes/no, last 4).
     return web.json_response({"ok": not problems, "problems": problems, "state": state(controller)})
 
@@ -354,7 +361,11 @@ def _base_url(host: str, port: int) -> str:
 
 
 def record_json(rec: RequestRecord) -> dict[str, Any]:
-    """What the live view shows of one request: never a body or a key."""
+    """What the live view shows of one request: never a body or a key.
+
+    `route` is where the router sent it (`gpt-4 → azure/my-gpt4`), `moved` why it left a key or
+    target first (the key only as `****abcd`).
+    """
     return {
         "time": rec.started,
         "provider": rec.provider,
@@ -366,6 +377,8 @@ def record_json(rec: RequestRecord) -> dict[str, Any]:
         "prompt_tokens": rec.prompt_tokens,
         "completion_tokens": rec.completion_tokens,
         "error": rec.error,
+        "route": rec.route,
+        "moved": rec.moved,
     }
 
 
@@ -392,6 +405,9 @@ def state(controller: Controller) -> dict[str, Any]:
         global_fields[name] = field(value, (env_name,), default)
     global_fields["provider"]["placeholder"] = settings.provider
 
+    wanted = controller.wanted_providers()
+    warnings = controller.enable_warnings()
+    pools = controller.pool_status()
     providers: dict[str, Any] = {}
     for entry in fields.catalogue.providers:
         name = entry.name
@@ -409,18 +425,23 @@ def state(controller: Controller) -> dict[str, Any]:
             "label": fields.label(name),
             "available": name in REGISTRY,
             "configured": controller.is_configured(name),
+            "enabled": name in wanted,  # switched on: serving, or waiting for its settings
+            "serving": name in settings.enabled,
+            "warning": warnings.get(name),
             "fields": page_fields,
             "rows": _rows(page_fields, keyed),
         }
         if keyed:
             key = {**controller.key_status(name), "env_name": fields.key_env_var(name)}
             providers[name]["key"] = key
+            providers[name]["pool"] = pools.get(name, [])
 
     runtime = controller.runtime
     return {
         "version": __version__,
         "base_url": _base_url(*(controller.address or (settings.host, settings.port))),
-        "active": settings.provider,
+        "active": settings.provider,  # the default provider
+        "several": settings.several,
         "paused": bool(runtime and runtime.paused),
         "global": global_fields,
         "access_token": {**controller.key_status(ACCESS_TOKEN), "env_name": fields.token_var},
@@ -429,11 +450,7 @@ def state(controller: Controller) -> dict[str, Any]:
         "languages": LANGUAGES,  # each in its own language; "" (the OS's) is page_strings'
         "providers": providers,
         "keyring": {"available": controller.keys.available, "problem": controller.keys.problem},
-        "problems": [
-            p
-            for p in (controller.load_problem, controller.keys.problem, controller.gateway_problem)
-            if p
-        ],
+        "problems": controller.problems,
         "recent": [record_json(r) for r in list(runtime.recent if runtime else ())[-50:]],
         "now": time.time(),
     }
@@ -488,8 +505,20 @@ def page_strings() -> dict[str, str]:
         "copy": _("Copy"),
         "copied": _("Copied"),
         "general": _("General"),
-        "provider": _("Provider"),
-        "active": _("active"),
+        "provider": _("Default provider"),
+        "provider_help": _(
+            "Serves every model no other enabled provider claims. Only an enabled provider can "
+            "be the default."
+        ),
+        "badge_default": _("default"),
+        "badge_enabled": _("enabled"),
+        "enabled": _("Enabled"),
+        "enabled_help": _(
+            "An enabled provider serves its own models next to the default one: asked for by "
+            "name as provider/model (gemini/gemini-2.5-pro), through its model aliases, or when "
+            "it lists the model. Clients see every enabled provider's models in one list."
+        ),
+        "enabled_default": _("The default provider is always enabled."),
         "not_configured": _("not configured"),
         "not_available": _("not available in this version"),
         "host": _("Bind address"),
@@ -538,6 +567,12 @@ def page_strings() -> dict[str, str]:
         "api_key": _("API key"),
         "key_stored": _("A key is stored"),
         "key_stored_hint": _("A key ending in {hint} is stored"),
+        "keys_stored": _("{count} keys are stored, used in turn"),
+        "add_key": _("Add key"),
+        "key_added": _("The key was added; the keys are used in turn."),
+        "cooling": _("cooling down: {seconds} s left"),
+        "reason_rate_limited": _("rate limited"),
+        "reason_key_rejected": _("refused by the provider"),
         "key_none": _("No key stored"),
         "key_placeholder": _("Paste a new key"),
         "save_key": _("Store key"),
@@ -545,8 +580,9 @@ def page_strings() -> dict[str, str]:
         "key_saved": _("The key is stored in the system keyring."),
         "key_deleted": _("The key was removed."),
         "key_again": _(
-            "A new endpoint or proxy gets the stored key only if you enter the key again: paste "
-            "it here, then Save."
+            "A new endpoint or proxy gets the stored keys only if you enter them again: paste "
+            "them here (several separated by commas), then Save. Keys not entered again are "
+            "removed."
         ),
         "test": _("Test connection"),
         "testing": _("Testing..."),
@@ -567,6 +603,7 @@ def page_strings() -> dict[str, str]:
         "col_status": _("Status"),
         "col_duration": _("Duration"),
         "col_tokens": _("Tokens"),
+        "route_moved": _("moved on: {reason}"),
         "paused": _("Serving is paused; resume it from the tray menu."),
         "offline": _("Lost the connection to aoa; is it still running?"),
         "alias_empty": _("Both model names are needed."),

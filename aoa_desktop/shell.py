@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import webbrowser
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -48,6 +49,8 @@ log = logging.getLogger("aoa")
 
 GRACE_SECONDS = 5.0  # how long in-flight requests may take to finish when quitting
 _STREAM_ERRORS = frozenset({"stream cut", "stream ended early", "stream stalled"})
+# Answers after which a key may have started to cool down (a refused or rate-limited key).
+_COOLING_STATUSES = frozenset({400, 401, 402, 403, 429})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -274,6 +277,9 @@ class Shell:
         self._sessions: SessionBook | None = None
         self._upstream_problem = ""
         self._notified = ""
+        self._cooling_lock = threading.Lock()
+        self._cooling_timer: threading.Timer | None = None
+        self._cooling_seen: tuple[tuple[str, str, int], ...] = ()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -306,6 +312,9 @@ class Shell:
     def request_quit(self) -> None:
         self.stopping = True
         self._stop.set()
+        with self._cooling_lock:
+            if self._cooling_timer is not None:
+                self._cooling_timer.cancel()
         if self._tray is not None:
             self._tray.stop()
 
@@ -366,6 +375,8 @@ class Shell:
             self._notify_once(status.error)
 
     def _request_done(self, rec: RequestRecord) -> None:
+        if rec.moved or rec.status in _COOLING_STATUSES:
+            self._watch_cooling()
         failed = bool(rec.provider) and (rec.status >= 500 or rec.error in _STREAM_ERRORS)
         before = self._upstream_problem
         if failed:
@@ -383,6 +394,34 @@ class Shell:
             self.refresh()
             if self._upstream_problem:
                 self._notify_once(self._upstream_problem)
+
+    def _watch_cooling(self) -> None:
+        """Redraw the tray when a key starts or stops cooling down; check again when the
+        soonest cool-down ends (the menu names the time, so it is right in between)."""
+        runtime = self._runtime
+        if runtime is None:
+            return
+        now = time.time()
+        cooling = [
+            (name, s.key, round(now + s.cooling), s.cooling)
+            for name, pool in runtime.key_status().items()
+            for s in pool
+            if s.cooling > 0
+        ]
+        seen = tuple(sorted(c[:3] for c in cooling))
+        with self._cooling_lock:
+            if self._cooling_timer is not None:
+                self._cooling_timer.cancel()
+                self._cooling_timer = None
+            if cooling and not self.stopping:
+                rest = min(c[3] for c in cooling) + 0.2
+                timer = threading.Timer(rest, self._watch_cooling)
+                timer.daemon = True
+                timer.start()
+                self._cooling_timer = timer
+            changed, self._cooling_seen = seen != self._cooling_seen, seen
+        if changed:
+            self.refresh()
 
     def _notify_once(self, message: str) -> None:
         if message and message != self._notified and self._tray is not None:
@@ -438,6 +477,52 @@ class Shell:
 
     def active_provider(self) -> str:
         return self._runtime.provider.name if self._runtime is not None else ""
+
+    def enabled_providers(self) -> list[str]:
+        return list(self._controller.settings.enabled) if self._controller is not None else []
+
+    def is_enabled(self, name: str) -> bool:
+        return self._controller is not None and name in self._controller.wanted_providers()
+
+    def can_toggle(self, name: str) -> bool:
+        return self._controller is not None and self._controller.can_toggle(name)
+
+    def toggle_provider(self, name: str) -> None:
+        controller = self._controller
+        if controller is None:
+            return
+        on = name not in controller.wanted_providers()
+        problems = controller.set_enabled(name, on)
+        if problems:
+            if self._tray is not None:
+                self._tray.notify("; ".join(problems))
+        else:
+            log.info("%s %s from the tray", "enabled" if on else "disabled", name)
+            if on and name in controller.enable_warnings():
+                self.open_settings()  # the page says what it still needs
+        self.refresh()
+
+    def cooling(self, name: str) -> str:
+        controller, runtime = self._controller, self._runtime
+        if controller is None or runtime is None:
+            return ""
+        resting = [s for s in runtime.key_status().get(name, []) if s.cooling > 0]
+        if not resting:
+            return ""
+        label = controller.fields.label(name)
+        now = time.time()
+
+        def until(seconds: float) -> str:
+            return time.strftime("%H:%M:%S", time.localtime(now + seconds))
+
+        if len(resting) == 1:
+            return _("{label} key {key} cooling down until {time}").format(
+                label=label, key=resting[0].key, time=until(resting[0].cooling)
+            )
+        keys = ", ".join(
+            _("{key} until {time}").format(key=s.key, time=until(s.cooling)) for s in resting
+        )
+        return _("{label} keys cooling down: {keys}").format(label=label, keys=keys)
 
     def is_configured(self, name: str) -> bool:
         return self._controller is not None and self._controller.is_configured(name)

@@ -40,8 +40,13 @@ class TrayActions(Protocol):
 
     def base_url(self) -> str: ...
     def state(self) -> tuple[IconState, str]: ...  # (icon state, problem in plain words)
-    def providers(self) -> Sequence[tuple[str, str]]: ...  # (name, label)
-    def active_provider(self) -> str: ...
+    def providers(self) -> Sequence[tuple[str, str]]: ...  # (name, label), every provider
+    def active_provider(self) -> str: ...  # the default provider
+    def enabled_providers(self) -> Sequence[str]: ...  # serving now, the default among them
+    def is_enabled(self, name: str) -> bool: ...  # switched on (serving, or not configured yet)
+    def can_toggle(self, name: str) -> bool: ...  # not the default, not set by AOA_PROVIDERS
+    def toggle_provider(self, name: str) -> None: ...
+    def cooling(self, name: str) -> str: ...  # "Gemini key ****abcd cooling until 14:03:12"
     def is_configured(self, name: str) -> bool: ...
     def choose_provider(self, name: str) -> None: ...
     def open_settings(self) -> None: ...
@@ -231,23 +236,52 @@ class Tray:
             text += " " + _("(paused)")
         if problem:
             text += "\n" + problem
+        for name, _label in self.actions.providers():
+            cooling = self.actions.cooling(name)
+            if cooling:
+                text += "\n" + cooling
         return text
 
     def _menu(self, pystray: Any) -> Any:
         a = self.actions
         Item, Menu = pystray.MenuItem, pystray.Menu
 
-        def provider_item(name: str, label: str) -> Any:
-            def text(_item: Any) -> str:
-                if a.is_configured(name):
-                    return label
-                return _("{label} (not configured)").format(label=label)
+        def worded(name: str, label: str) -> str:
+            if a.is_configured(name):
+                return label
+            return _("{label} (not configured)").format(label=label)
 
+        def default_item(name: str, label: str) -> Any:
             return Item(
-                text,
+                lambda _item: worded(name, label),
                 lambda _icon, _item: a.choose_provider(name),
                 checked=lambda _item: a.active_provider() == name,
                 radio=True,
+            )
+
+        def defaults() -> list[Any]:
+            labels = dict(a.providers())
+            return [default_item(n, labels.get(n, n)) for n in a.enabled_providers()]
+
+        def enabled_item(name: str, label: str) -> Any:
+            def text(_item: Any) -> str:
+                if a.active_provider() == name:
+                    return _("{label} (default)").format(label=label)
+                return worded(name, label)
+
+            return Item(
+                text,
+                lambda _icon, _item: a.toggle_provider(name),
+                checked=lambda _item: a.is_enabled(name),
+                enabled=lambda _item: a.can_toggle(name),
+            )
+
+        def cooling_item(name: str) -> Any:
+            return Item(
+                lambda _item: a.cooling(name) or "-",
+                None,
+                enabled=False,
+                visible=lambda _item: bool(a.cooling(name)),
             )
 
         return Menu(
@@ -262,12 +296,15 @@ class Tray:
                 enabled=False,
                 visible=lambda _item: bool(a.state()[1]),
             ),
+            # A key resting after a rate limit: one line per provider, shown while it rests.
+            *(cooling_item(name) for name, _label in a.providers()),
             Menu.SEPARATOR,
             # Texts are callables, read at every update_menu(), so a language chosen in the
             # settings page shows without restarting the tray.
+            Item(lambda _item: _("Default provider"), Menu(defaults)),
             Item(
-                lambda _item: _("Provider"),
-                Menu(lambda: [provider_item(n, lbl) for n, lbl in a.providers()]),
+                lambda _item: _("Enabled providers"),
+                Menu(lambda: [enabled_item(n, lbl) for n, lbl in a.providers()]),
             ),
             Item(lambda _item: _("Settings…"), lambda _icon, _item: a.open_settings()),
             Item(lambda _item: _("Open log folder"), lambda _icon, _item: a.open_log_folder()),

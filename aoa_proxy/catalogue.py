@@ -455,6 +455,7 @@ GATEWAY: Final = Section(
             kind=Kind.PROVIDER_LIST,
             field="enabled",
             worded=True,
+            form="enabled",
         ),
         Var(
             "AOA_HOST",

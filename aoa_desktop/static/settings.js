@@ -16,6 +16,7 @@ let T = {};
 let state = null;
 let current = null; // provider tab shown
 let dirty = false;
+let enabled = new Set(); // providers switched on in the page (saved as AOA_PROVIDERS)
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
@@ -91,17 +92,24 @@ function setInput(input, field) {
   input.disabled = Boolean(field.env);
 }
 
-function renderGeneral() {
-  const g = state.global;
+// The default provider is one of the enabled ones (and always enabled itself).
+function fillDefaults(selected) {
   const select = $("#g-provider");
   select.textContent = "";
   for (const [name, p] of Object.entries(state.providers)) {
+    if (!enabled.has(name) && name !== selected) continue;
     let label = p.label;
     if (!p.available) label += " (" + t("not_available") + ")";
     else if (!p.configured) label += " (" + t("not_configured") + ")";
     select.append(el("option", { value: name, textContent: label, disabled: !p.available }));
   }
-  select.value = state.active;
+  select.value = selected;
+}
+
+function renderGeneral() {
+  const g = state.global;
+  const select = $("#g-provider");
+  fillDefaults(state.active);
   select.disabled = Boolean(g.provider.env);
   envNote($("#g-provider-env"), g.provider);
   setInput($("#g-host"), g.host);
@@ -121,11 +129,15 @@ function renderGeneral() {
   $("#g-login").checked = state.start_at_login;
 }
 
-function renderKey(box, name, key) {
+// A key row. A provider's keys are a pool (`pool`: each key as ****abcd, and how long it
+// still rests after a rate limit); a typed key joins it. The access token is one secret.
+function renderKey(box, name, key, pool) {
   box.textContent = "";
   let text = t("key_none");
-  if (key.stored) text = key.hint ? t("key_stored_hint", { hint: key.hint }) : t("key_stored");
+  if (pool && pool.length > 1) text = t("keys_stored", { count: pool.length });
+  else if (key.stored) text = key.hint ? t("key_stored_hint", { hint: key.hint }) : t("key_stored");
   box.append(el("span", { class: key.stored ? "key-state ok" : "key-state", textContent: text }));
+  if (pool && pool.length) box.append(poolList(name, pool, key.from_env, box));
   if (key.from_env) {
     box.append(el("small", { class: "env", textContent: t("from_env", { name: key.env_name }) }));
     return;
@@ -135,28 +147,68 @@ function renderKey(box, name, key) {
     placeholder: t("key_placeholder"), class: "key-input",
   });
   input.setAttribute("aria-label", t("api_key"));
-  const store = el("button", { type: "button", class: "small", textContent: t("save_key") });
+  const adds = pool && pool.length > 0;
+  const store = el("button", { type: "button", class: "small store-key", textContent: adds ? t("add_key") : t("save_key") });
   const result = el("small", { class: "key-result" });
   if (key.stored) box.append(el("small", { class: "help key-again", textContent: t("key_again"), hidden: true }));
-  store.addEventListener("click", () => keyAction(name, { key: input.value }, result, input));
+  store.addEventListener("click", () => keyAction(name, { key: input.value }, box));
   box.append(input, store);
-  if (key.stored) {
+  if (key.stored && !pool) {
     const remove = el("button", { type: "button", class: "small danger", textContent: t("delete_key") });
-    remove.addEventListener("click", () => keyAction(name, { delete: true }, result, input));
+    remove.addEventListener("click", () => keyAction(name, { delete: true }, box));
     box.append(remove);
   }
   box.append(result);
 }
 
-async function keyAction(name, body, result, input) {
+function poolList(name, pool, fromEnv, box) {
+  const list = el("ul", { class: "pool" });
+  pool.forEach((k, index) => {
+    const cooling = el("span", { class: "cooling" });
+    if (k.cooling > 0) {
+      cooling.dataset.until = String(Date.now() + k.cooling * 1000);
+      cooling.dataset.reason = k.reason ? t("reason_" + k.reason) : "";
+    }
+    const item = el("li", { class: "pool-key" }, el("code", { textContent: k.key }));
+    if (!fromEnv) {
+      const remove = el("button", { type: "button", class: "small danger remove-key", textContent: t("remove") });
+      remove.setAttribute("aria-label", t("remove") + " " + k.key);
+      remove.addEventListener("click", () => keyAction(name, { delete: true, index, shown: k.key }, box));
+      item.append(remove);
+    }
+    item.append(cooling);
+    list.append(item);
+  });
+  tickCooling(list);
+  return list;
+}
+
+// Counts the cool-downs down between state updates; a key that rests no more shows nothing.
+function tickCooling(root = document) {
+  for (const node of $$(".cooling[data-until]", root)) {
+    const left = Math.ceil((Number(node.dataset.until) - Date.now()) / 1000);
+    if (left <= 0) { node.textContent = ""; delete node.dataset.until; continue; }
+    const reason = node.dataset.reason ? " (" + node.dataset.reason + ")" : "";
+    node.textContent = t("cooling", { seconds: left }) + reason;
+  }
+}
+
+async function keyAction(name, body, box) {
+  const input = $(".key-input", box);
+  let result = $(".key-result", box);
   try {
     const answer = await call("key", { name, ...body });
-    input.value = "";
-    if (answer.ok) {
+    if (input) input.value = "";
+    const redraw = answer.ok || body.index !== undefined; // a stale list of keys is shown anew
+    if (redraw && answer.state) {
       state = answer.state;
       renderAll(false);
       const fresh = name === "access-token" ? $("#token-key") : $(".panel[data-name='" + name + "'] .key");
-      if (fresh) $(".key-result", fresh).textContent = body.delete ? t("key_deleted") : t("key_saved");
+      if (fresh) result = $(".key-result", fresh);
+    }
+    if (answer.ok) {
+      const added = body.key && $$(".pool-key", result.parentNode).length > 1;
+      result.textContent = body.delete ? t("key_deleted") : added ? t("key_added") : t("key_saved");
     } else {
       result.className = "key-result invalid";
       result.textContent = answer.problems.join(" ");
@@ -206,20 +258,42 @@ function renderProviders() {
   const tabs = $("#tabs"), panels = $("#panels");
   tabs.textContent = "";
   panels.textContent = "";
-  // A provider with nothing to set (the offline demo) gets no tab.
-  const names = Object.keys(state.providers).filter((n) => state.providers[n].rows.length > 0);
+  // Every provider has a tab: if nothing else, its "Enabled" switch (the offline demo).
+  const names = Object.keys(state.providers);
   if (!current || !names.includes(current)) current = names.includes(state.active) ? state.active : names[0];
   for (const name of names) {
     const p = state.providers[name];
     const tab = el("button", { type: "button", role: "tab", class: "tab", textContent: p.label });
-    if (name === state.active) tab.append(el("span", { class: "badge", textContent: t("active") }));
+    tab.append(el("span", { class: "badge", hidden: true }));
     tab.dataset.name = name;
     tab.setAttribute("aria-selected", String(name === current));
     tab.addEventListener("click", () => { current = name; showTab(); });
     tabs.append(tab);
     panels.append(renderPanel(name, p));
   }
+  syncSwitches();
   showTab();
+}
+
+// The switches follow the default provider: it is always on, so its switch is locked.
+function syncSwitches() {
+  const chosen = $("#g-provider").value || state.active;
+  enabled.add(chosen);
+  const locked = Boolean(state.global.enabled.env);
+  for (const panel of $$("#panels .panel")) {
+    const name = panel.dataset.name, p = state.providers[name];
+    const box = $(".enabled-switch", panel);
+    box.checked = enabled.has(name);
+    box.disabled = locked || !p.available || name === chosen;
+    $(".enable-note", panel).textContent = locked ? t("from_env", { name: state.global.enabled.env })
+      : !p.available ? t("not_available") : name === chosen ? t("enabled_default") : "";
+  }
+  for (const tab of $$("#tabs .tab")) {
+    const badge = $(".badge", tab), name = tab.dataset.name;
+    badge.hidden = !enabled.has(name);
+    badge.textContent = name === chosen ? t("badge_default") : t("badge_enabled");
+    badge.classList.toggle("on", name !== chosen);
+  }
 }
 
 function showTab() {
@@ -233,12 +307,22 @@ function renderPanel(name, p) {
   const panel = $("#provider-panel").content.firstElementChild.cloneNode(true);
   panel.dataset.name = name;
   translate(panel);
+  const toggle = $(".enabled-switch", panel);
+  toggle.addEventListener("change", () => {
+    if (toggle.checked) enabled.add(name); else enabled.delete(name);
+    fillDefaults($("#g-provider").value);
+    syncSwitches();
+    markDirty();
+  });
+  const warning = $(".enable-warning", panel);
+  warning.textContent = p.warning || "";
+  warning.hidden = !p.warning;
   const form = $(".form", panel);
   for (const row of p.rows) {
     if (row === "key") {
       const box = el("div", { class: "key" });
       form.append(el("label", { textContent: t("api_key") }), box);
-      renderKey(box, name, p.key);
+      renderKey(box, name, p.key, p.pool);
     } else {
       form.append(...fieldRow(name, row, p, panel));
     }
@@ -311,14 +395,18 @@ function renderRecent() {
 function addRecent(rec, live = true) {
   const rows = $("#recent-rows");
   const time = new Date(rec.time * 1000).toLocaleTimeString(document.documentElement.lang);
-  const model = rec.upstream_model && rec.upstream_model !== rec.model
+  // With several providers (or after a move) the route says where it went, as in the log.
+  let model = rec.upstream_model && rec.upstream_model !== rec.model
     ? rec.model + " \u2192 " + rec.upstream_model : rec.model || "\u2014";
+  if (rec.route && (state.several || rec.moved)) model = rec.route;
   const tokens = rec.prompt_tokens === null && rec.completion_tokens === null
     ? "\u2014" : (rec.prompt_tokens || 0) + " + " + (rec.completion_tokens || 0);
   const statusCell = el("td", { textContent: String(rec.status), title: rec.error || "" });
   statusCell.className = rec.status >= 400 || rec.error ? "bad-status" : "ok-status";
+  const modelCell = el("td", { class: "mono" }, model);
+  if (rec.moved) modelCell.append(el("small", { class: "moved", textContent: t("route_moved", { reason: rec.moved }) }));
   const row = el("tr", {},
-    el("td", { textContent: time }), el("td", { textContent: model, class: "mono" }), statusCell,
+    el("td", { textContent: time }), modelCell, statusCell,
     el("td", { class: "num", textContent: Math.round(rec.duration_ms) + " ms" }),
     el("td", { class: "num", textContent: tokens }));
   if (live) rows.prepend(row); else rows.append(row);
@@ -326,14 +414,20 @@ function addRecent(rec, live = true) {
   $("#recent-empty").hidden = true;
 }
 
-function renderAll(keepStatus = true) {
-  document.title = t("title");
-  $("#base-url").textContent = state.base_url;
+function renderProblems() {
   const problems = $("#problems");
   problems.textContent = "";
   for (const line of state.problems) problems.append(el("p", { textContent: line }));
   problems.hidden = state.problems.length === 0;
+}
+
+function renderAll(keepStatus = true) {
+  document.title = t("title");
+  $("#base-url").textContent = state.base_url;
+  renderProblems();
   $("#paused").hidden = !state.paused;
+  enabled = new Set(Object.keys(state.providers).filter((n) => state.providers[n].enabled));
+  enabled.add(state.active);
   renderGeneral();
   renderProviders();
   renderRecent();
@@ -348,6 +442,7 @@ function collect() {
   const g = state.global;
   const changes = { providers: {} };
   if (!g.provider.env) changes.provider = $("#g-provider").value;
+  if (!g.enabled.env) changes.enabled = Object.keys(state.providers).filter((n) => enabled.has(n)).join(",");
   if (!g.host.env) changes.host = $("#g-host").value.trim();
   if (!g.port.env) {
     const raw = $("#g-port").value.trim();
@@ -381,7 +476,7 @@ function collect() {
     }
     const typed = $(".key-input", panel);
     if (typed && typed.value.trim()) out.key = typed.value.trim(); // "Save" stores it too
-    changes.providers[name] = out;
+    if (Object.keys(out).length) changes.providers[name] = out; // the demo has nothing to set
   }
   return { changes };
 }
@@ -475,8 +570,31 @@ async function readEvents(reader) {
       const rec = JSON.parse(data);
       state.recent.push(rec);
       addRecent(rec);
+      refreshSoon();
     }
   }
+}
+
+// After a request: the key pools' cool-downs (and the banner) from a fresh state. Only these
+// are redrawn, so values being edited stay as typed.
+let refreshing = null;
+function refreshSoon() {
+  if (refreshing) return;
+  refreshing = setTimeout(async () => {
+    refreshing = null;
+    let fresh;
+    try { fresh = await call("state"); } catch (err) { return; }
+    for (const [name, p] of Object.entries(fresh.providers)) {
+      const shown = state.providers[name];
+      const box = $(".panel[data-name='" + name + "'] .key");
+      const list = box && $(".pool", box);
+      if (!shown || !p.pool || !list || !shown.pool || p.pool.length !== shown.pool.length) continue;
+      shown.pool = p.pool;
+      list.replaceWith(poolList(name, p.pool, p.key.from_env, box));
+    }
+    state.problems = fresh.problems;
+    renderProblems();
+  }, 250);
 }
 
 async function main() {
@@ -494,11 +612,13 @@ async function main() {
   for (const id of ["#g-provider", "#g-login", "#g-language"]) {
     $(id).addEventListener("change", markDirty);
   }
+  $("#g-provider").addEventListener("change", syncSwitches);
   for (const id of ["#g-host", "#g-port"]) $(id).addEventListener("input", markDirty);
   $("#copy").addEventListener("click", async () => {
     try { await navigator.clipboard.writeText(state.base_url); $("#copy").textContent = t("copied"); }
     catch (err) { /* clipboard blocked: the URL is selectable text anyway */ }
   });
+  setInterval(() => tickCooling(), 1000);
   live();
   document.body.dataset.ready = "true";
 }

@@ -129,11 +129,12 @@ async def test_the_page_draws_and_saves_a_new_provider(
 ) -> None:
     desktop = await launcher.launch(config_dir, KeyStore(), catalogue=WITH_ACME)
     page = await open_settings(browser, desktop)
-    option = page.locator("#g-provider option[value='acme']")
-    assert await option.is_disabled()  # no provider class yet: listed, not selectable
-    assert await option.inner_text() == "Acme (not available in this version)"
     await page.get_by_role("tab", name="Acme").click()
     panel = page.locator(".panel:not([hidden])")
+    # No provider class yet: it cannot be enabled, so it cannot be the default either.
+    assert await panel.locator(".enabled-switch").is_disabled()
+    assert await panel.locator(".enable-note").inner_text() == "not available in this version"
+    assert await page.locator("#g-provider option[value='acme']").count() == 0
     labels = await panel.locator(".form > label").all_inner_texts()
     assert labels == ["Endpoint", "Default model", "Proxy", "region", "API key", "Model aliases"]
     assert await panel.locator("[data-field='model'] input").get_attribute("placeholder") == (

@@ -37,7 +37,12 @@ async def test_page_aliases_persist_across_restart_and_map_models(
     first = await launcher.launch(config_dir, keys)
     page = await open_settings(browser, first)
 
+    # Switching the one provider: enable OpenAI, make it the default, switch the demo off.
+    panel = await _show_provider(page, "OpenAI-compatible")
+    await panel.locator(".enabled-switch").check()
     await page.select_option("#g-provider", "openai")
+    demo = await _show_provider(page, "Demo (offline)")
+    await demo.locator(".enabled-switch").uncheck()
     panel = await _show_provider(page, "OpenAI-compatible")
     await panel.locator("[data-field='endpoint'] input").fill(f"{upstream.url}/v1")
     await panel.get_by_role("button", name="Add alias").click()
@@ -61,6 +66,7 @@ async def test_page_aliases_persist_across_restart_and_map_models(
     # A fresh launch on the same config dir: the page shows the alias and requests use it.
     second = await launcher.launch(config_dir, keys)
     assert second.controller.settings.provider == "openai"
+    assert second.controller.settings.enabled == ("openai",)
     assert dict(second.controller.settings.providers["openai"].aliases) == {"gpt-4": "fake-model-x"}
     page = await open_settings(browser, second)
     panel = await _show_provider(page, "OpenAI-compatible")

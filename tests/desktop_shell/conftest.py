@@ -165,7 +165,7 @@ def upstreams() -> Iterator[Callable[[str], Upstream]]:
         up.close()
 
 
-def chat(port: int, content: str = "hi") -> str:
+def chat(port: int, content: str = "hi", model: str = "gpt-4o") -> str:
     """One chat call through the real openai SDK; the answer's text."""
     import openai
 
@@ -174,7 +174,7 @@ def chat(port: int, content: str = "hi") -> str:
     )
     try:
         out = client.chat.completions.create(
-            model="gpt-4o", messages=[{"role": "user", "content": content}]
+            model=model, messages=[{"role": "user", "content": content}]
         )
     finally:
         client.close()

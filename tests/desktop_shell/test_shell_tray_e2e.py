@@ -1,13 +1,16 @@
 """The real tray under Xvfb + trayer: the app runs as `python -m aoa_desktop` with pystray's GTK
 backend, and the menu is driven from outside with xdotool, as a person would.
 
-Menu order (keyboard): URL row, Provider ▸ (Azure, Yi, Gemini, OpenAI-compatible, Demo),
-Settings…, Open log folder, Start at login, Pause serving, Quit. In a GTK menu the first Down
-selects the first row; Up from nothing selects the last row (Quit).
+Menu order (keyboard): URL row, Default provider ▸ (the enabled providers), Enabled providers ▸
+(Azure, Yi, Gemini, OpenAI-compatible, Demo), Settings…, Open log folder, Start at login, Pause
+serving, Quit. In a GTK menu the first Down selects the first row; Up from nothing selects the
+last row (Quit); Right opens a submenu on its first item that can be chosen (the default
+provider's row in "Enabled providers" cannot: the default is always enabled).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -76,10 +79,17 @@ class Tray:
         self.desktop.keys(*(["Down"] * downs), "Return")
 
     def pick_provider(self, index: int, screenshot: Path | None = None) -> None:
-        """Provider ▸ item `index` (0 = Azure ... 4 = Demo)."""
+        """Default provider ▸ item `index` (0 = the first enabled provider)."""
+        self._pick_in(2, index, screenshot)
+
+    def toggle_provider(self, downs: int) -> None:
+        """Enabled providers ▸ the row `downs` steps below the first one that can be chosen."""
+        self._pick_in(3, downs)
+
+    def _pick_in(self, row: int, index: int, screenshot: Path | None = None) -> None:
         self.open_menu()
-        self.desktop.keys("Down", "Down", "Right")
-        wait_for("the Provider submenu", lambda: self.desktop.popup_menus() >= 2)
+        self.desktop.keys(*(["Down"] * row), "Right")
+        wait_for("the submenu", lambda: self.desktop.popup_menus() >= 2)
         if index:
             self.desktop.keys(*(["Down"] * index))
         if screenshot is not None:
@@ -127,7 +137,15 @@ def test_icon_docks_and_quit_from_the_menu_exits_0(
     assert health(app.port) is None
 
 
-def test_switching_provider_sends_the_next_request_to_the_other_upstream(
+UNLISTED = "a-model-no-provider-lists"
+
+
+def _chats(upstream: Upstream) -> list[str]:
+    """The chat calls an upstream got (with several providers aoa also lists their models)."""
+    return [p for m, p in upstream.received if m == "POST"]
+
+
+def test_enabling_a_provider_and_making_it_the_default_moves_the_next_request(
     start_tray: Callable[..., tuple[App, Tray]], upstreams: Callable[[str], Upstream]
 ) -> None:
     azure, other, env = _two_upstreams(upstreams)
@@ -136,33 +154,54 @@ def test_switching_provider_sends_the_next_request_to_the_other_upstream(
     app, tray = start_tray(env, port=port)
     assert (health(app.port) or {}).get("provider") == "azure"
     assert chat(app.port) == "from azure"
+    # Enabled providers ▸ (Azure is the default: Right lands on Yi) Yi, Gemini, OpenAI.
+    tray.toggle_provider(2)
+    stored = app.home / ".config" / "aoa" / "settings.json"
+    app.wait_for("OpenAI enabled", lambda: "openai" in _stored_enabled(stored))
     shot = app.home / "menu.png"
-    tray.pick_provider(3, screenshot=shot)  # OpenAI-compatible
+    tray.pick_provider(1, screenshot=shot)  # Default provider ▸ Azure, OpenAI-compatible
     wait_for("the switch", lambda: (health(app.port) or {}).get("provider") == "openai")
-    assert chat(app.port) == "from openai"
-    assert [p for _m, p in other.received] == ["/v1/chat/completions"]
-    assert len(azure.received) == 1  # nothing more went to Azure
+    # A model no provider lists goes to the default (Azure lists AZURE_MODEL, gpt-4o).
+    assert chat(app.port, model=UNLISTED) == "from openai"
+    assert _chats(other) == ["/v1/chat/completions"]
+    assert len(_chats(azure)) == 1  # nothing more went to Azure
     _save_menu_screenshot(
         shot, tray.where, SCREENSHOT if UPDATE_SCREENSHOT else app.home / "crop.png"
     )
     assert tray.quit() == 0
 
 
-def test_an_unconfigured_provider_opens_settings_instead(
+def test_the_default_provider_menu_lists_only_the_enabled_providers(
+    start_tray: Callable[..., tuple[App, Tray]], upstreams: Callable[[str], Upstream]
+) -> None:
+    azure, other, env = _two_upstreams(upstreams)
+    app, tray = start_tray({**env, "AOA_PROVIDERS": "azure,openai"})
+    assert (health(app.port) or {}).get("provider") == "azure"
+    # Its second row is OpenAI-compatible, not Yi (the second of all providers).
+    tray.pick_provider(1)
+    wait_for("the switch", lambda: (health(app.port) or {}).get("provider") == "openai")
+    assert chat(app.port, model=UNLISTED) == "from openai"
+    assert _chats(other) == ["/v1/chat/completions"] and _chats(azure) == []
+    assert tray.quit() == 0
+
+
+def test_enabling_an_unconfigured_provider_opens_the_settings_page(
     start_tray: Callable[..., tuple[App, Tray]],
 ) -> None:
     app, tray = start_tray()
-    tray.pick_provider(2)  # Gemini (not configured)
+    tray.toggle_provider(2)  # Enabled providers ▸ Azure, Yi, Gemini (not configured)
     url = wait_for("the settings page to be opened", app.opened_urls)[-1]
     assert url.startswith(f"http://127.0.0.1:{app.port}/")
     assert open_page(url)[0] == 200
     assert (health(app.port) or {}).get("provider") == "demo"  # unchanged
+    stored = app.home / ".config" / "aoa" / "settings.json"
+    assert "gemini" in _stored_enabled(stored)  # on, waiting for its key (the page says so)
     assert tray.quit() == 0
 
 
 def test_settings_item_opens_the_page(start_tray: Callable[..., tuple[App, Tray]]) -> None:
     app, tray = start_tray()
-    tray.pick(3)
+    tray.pick(4)
     url = wait_for("the settings page to be opened", app.opened_urls)[-1]
     status, content_type, _body = open_page(url)
     assert status == 200 and "text/html" in content_type
@@ -174,23 +213,23 @@ def test_start_at_login_writes_and_removes_the_autostart_file(
 ) -> None:
     app, tray = start_tray()
     desktop_file = app.home / ".config" / "autostart" / "aoa.desktop"
-    tray.pick(5)
+    tray.pick(6)
     text = wait_for(
         "the autostart file", lambda: desktop_file.read_text() if desktop_file.exists() else ""
     )
     assert f"Exec={sys.executable} -m aoa_desktop" in text
-    tray.pick(5)
+    tray.pick(6)
     wait_for("the autostart file to go", lambda: not desktop_file.exists())
     assert tray.quit() == 0
 
 
 def test_pause_and_resume_serving(start_tray: Callable[..., tuple[App, Tray]]) -> None:
     app, tray = start_tray()
-    tray.pick(6)
+    tray.pick(7)
     wait_for("paused", lambda: (health(app.port) or {}).get("status") == "paused")
     with pytest.raises(Exception, match="paused"):
         chat(app.port)
-    tray.pick(6)  # now "Resume serving"
+    tray.pick(7)  # now "Resume serving"
     wait_for("resumed", lambda: (health(app.port) or {}).get("status") == "ok")
     assert chat(app.port) == "Echo: hi"
     assert tray.quit() == 0
@@ -261,6 +300,13 @@ def test_a_failing_upstream_turns_the_icon_to_error_and_notifies(
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _stored_enabled(path: Path) -> str:
+    """The stored "Enabled" switches (AOA_PROVIDERS), "" before any."""
+    if not path.exists():
+        return ""
+    return str(json.loads(path.read_text()).get("enabled", ""))
 
 
 def _badge_is_red(desktop: Desktop, app: App) -> bool:

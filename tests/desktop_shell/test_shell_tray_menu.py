@@ -16,7 +16,10 @@ class Actions:
 
     def __init__(self) -> None:
         self.active = "azure"
+        self.enabled = ["azure", "demo"]
+        self.wanted = {"azure", "gemini", "demo"}  # gemini: on, but not configured
         self.configured = {"azure", "demo"}
+        self.resting: dict[str, str] = {}
         self.paused = False
         self.autostart = False
         self.problem = ""
@@ -35,6 +38,21 @@ class Actions:
 
     def active_provider(self) -> str:
         return self.active
+
+    def enabled_providers(self) -> Sequence[str]:
+        return self.enabled
+
+    def is_enabled(self, name: str) -> bool:
+        return name in self.wanted
+
+    def can_toggle(self, name: str) -> bool:
+        return name != self.active
+
+    def toggle_provider(self, name: str) -> None:
+        self.calls.append(("toggle", name))
+
+    def cooling(self, name: str) -> str:
+        return self.resting.get(name, "")
 
     def is_configured(self, name: str) -> bool:
         return name in self.configured
@@ -76,29 +94,54 @@ def _rows(menu: Any) -> list[Any]:
     return [item for item in menu.items if item.visible and item is not menu.SEPARATOR]
 
 
-def test_menu_rows_and_provider_radio_items(pystray: Any) -> None:
+def test_menu_rows_and_the_default_providers_radio_items(pystray: Any) -> None:
     actions = Actions()
     menu = Tray(actions, "dummy")._menu(pystray)
     rows = _rows(menu)
     assert [r.text for r in rows] == [
         "http://127.0.0.1:8080/v1",
-        "Provider",
+        "Default provider",
+        "Enabled providers",
         "Settings…",
         "Open log folder",
         "Start at login",
         "Pause serving",
         "Quit",
     ]
-    providers = list(rows[1].submenu.items)
-    assert [p.text for p in providers] == [
-        "Azure OpenAI",
+    defaults = list(rows[1].submenu.items)  # the enabled ones only
+    assert [p.text for p in defaults] == ["Azure OpenAI", "Demo (offline)"]
+    assert [p.checked for p in defaults] == [True, False]
+    assert all(p.radio for p in defaults)
+    actions.active = "demo"
+    assert [p.checked for p in rows[1].submenu.items] == [False, True]
+
+
+def test_enabled_providers_are_check_items_and_the_default_is_locked(pystray: Any) -> None:
+    actions = Actions()
+    rows = _rows(Tray(actions, "dummy")._menu(pystray))
+    items = list(rows[2].submenu.items)
+    assert [i.text for i in items] == [
+        "Azure OpenAI (default)",
         "Gemini (not configured)",
         "Demo (offline)",
     ]
-    assert [p.checked for p in providers] == [True, False, False]
-    assert all(p.radio for p in providers)
-    actions.active = "demo"
-    assert [p.checked for p in rows[1].submenu.items] == [False, False, True]
+    assert [i.checked for i in items] == [True, True, True]
+    assert [i.radio for i in items] == [False, False, False]
+    assert [i.enabled for i in items] == [False, True, True]  # the default stays on
+    items[1](pystray.Icon("t"))
+    assert actions.calls == [("toggle", "gemini")]
+
+
+def test_a_cooling_key_shows_as_a_line_and_in_the_tooltip(pystray: Any) -> None:
+    actions = Actions()
+    tray = Tray(actions, "dummy")
+    menu = tray._menu(pystray)
+    assert len(_rows(menu)) == 8
+    actions.resting["gemini"] = "Gemini key ****abcd cooling down until 14:03:12"
+    rows = _rows(menu)
+    assert rows[1].text == "Gemini key ****abcd cooling down until 14:03:12"
+    assert not rows[1].enabled
+    assert tray._title("running", "").endswith("\nGemini key ****abcd cooling down until 14:03:12")
 
 
 def test_menu_items_call_the_actions(pystray: Any) -> None:
@@ -107,10 +150,12 @@ def test_menu_items_call_the_actions(pystray: Any) -> None:
     rows = _rows(menu)
     icon = pystray.Icon("t")
     list(rows[1].submenu.items)[1](icon)
-    for row in rows[2:]:
+    list(rows[2].submenu.items)[2](icon)
+    for row in rows[3:]:
         row(icon)
     assert actions.calls == [
-        ("choose", "gemini"),
+        ("choose", "demo"),
+        ("toggle", "demo"),
         ("settings", None),
         ("logs", None),
         ("autostart", True),

@@ -29,25 +29,28 @@ def test_tray_menu_is_chinese_under_zh_cn() -> None:
     menus = _probe("zh_CN")
     assert menus["menu"] == [
         "http://127.0.0.1:8080/v1",
-        "服务商",
+        "默认服务商",
+        "已启用的服务商",
         "设置…",
         "打开日志文件夹",
         "登录时启动",
         "暂停服务",
         "退出",
     ]
+    assert menus["defaults"] == ["演示（离线）"]
     assert menus["providers"] == [
         "Azure OpenAI（未配置）",
         "Yi（零一万物）（未配置）",
         "Gemini（未配置）",
         "兼容 OpenAI（未配置）",
-        "演示（离线）",
+        "演示（离线）（默认）",
     ]
 
 
 def test_tray_menu_follows_a_language_change_without_rebuilding() -> None:
     assert _probe("zh_CN")["menu_after_switch"][1:] == [
-        "Provider",
+        "Default provider",
+        "Enabled providers",
         "Settings…",
         "Open log folder",
         "Start at login",

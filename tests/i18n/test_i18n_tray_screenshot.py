@@ -186,9 +186,10 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
             pytest.fail("the tray menu did not open after 5 clicks")
 
         open_menu()
-        # First item (the address), then "Provider", then open its submenu.
-        screen.run("xdotool", "key", "Down", "Down", "Right")
-        wait_for("the provider submenu", lambda: len(screen.menus()) >= 2, SLOW)
+        # First item (the address), "Default provider", then "Enabled providers" and its
+        # submenu (every provider: the default one's submenu may hold a single row).
+        screen.run("xdotool", "key", "Down", "Down", "Down", "Right")
+        wait_for("the providers submenu", lambda: len(screen.menus()) >= 2, SLOW)
         left = min(m[0] for m in screen.menus())
         bottom = max(m[1] + m[3] for m in screen.menus())
 

@@ -32,6 +32,19 @@ class _Actions:
     def active_provider(self) -> str:
         return "demo"
 
+    def enabled_providers(self) -> Sequence[str]:
+        return ["demo"]
+
+    def is_enabled(self, name: str) -> bool:
+        return name == "demo"
+
+    def can_toggle(self, name: str) -> bool:
+        return name != "demo"
+
+    def toggle_provider(self, name: str) -> None: ...
+    def cooling(self, name: str) -> str:
+        return ""
+
     def is_configured(self, name: str) -> bool:
         return name == "demo"
 
@@ -59,8 +72,12 @@ def main(language: str) -> None:
 
     set_language(language)
     menu = Tray(_Actions(), "dummy")._menu(pystray)
-    provider_menu = next(item.submenu for item in menu.items if item.submenu)
-    out = {"menu": _texts(menu), "providers": _texts(provider_menu)}
+    default_menu, enabled_menu = (item.submenu for item in menu.items if item.submenu)
+    out = {
+        "menu": _texts(menu),
+        "defaults": _texts(default_menu),
+        "providers": _texts(enabled_menu),
+    }
     set_language("en")  # what choosing English in the settings page does; same menu object
     out["menu_after_switch"] = _texts(menu)
     print(json.dumps(out, ensure_ascii=False))
