@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import openai
 import pytest
 from aiohttp.test_utils import TestServer
+from hypothesis import settings
 
 from aoa_proxy.app import RUNTIME, create_app
 from aoa_proxy.config import load_settings
@@ -62,6 +63,14 @@ def english_messages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     set_language("en")  # a Controller may have switched the process-wide language
 
+
+# Property tests draw the same examples on every run unless AOA_HYPOTHESIS_EXPLORE=1: the suite
+# (and so CI) stays repeatable, and exploring for new failures is a deliberate run.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(
+    "explore" if os.environ.get("AOA_HYPOTHESIS_EXPLORE") == "1" else "repeatable"
+)
 
 # The person's session bus leads to their keyring: neither this process nor any child it starts
 # gets to see it. Tests that need a real keyring start their own (private_keyring).

@@ -334,8 +334,10 @@ def convert_annotations(annotations: Any) -> list[UrlCitation]:
     """chat `annotations[{type: url_citation, url_citation: {...}}]` -> flat url_citation."""
     out: list[UrlCitation] = []
     for entry in annotations if isinstance(annotations, list) else []:
-        cite = entry.get("url_citation") if isinstance(entry, Mapping) else None
-        if entry.get("type") != "url_citation" or not isinstance(cite, Mapping):
+        if not isinstance(entry, Mapping) or entry.get("type") != "url_citation":
+            continue
+        cite = entry.get("url_citation")
+        if not isinstance(cite, Mapping):
             continue
         out.append(
             {
