@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from aoa_proxy.providers.base import (
+    CHAT_ENDPOINTS,
     Call,
+    Endpoint,
     FetchBytes,
     Provider,
     ProviderKind,
@@ -23,6 +25,8 @@ class OpenAICompatProvider(Provider):
     label: ClassVar[str] = "OpenAI-compatible"
     key_env_var: ClassVar[str] = "OPENAI_API_KEY"
     kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
+    # OpenAI's own API serves POST /responses: Responses requests pass through to it.
+    endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS | {Endpoint.RESPONSES}
 
     @property
     def base_url(self) -> str:
