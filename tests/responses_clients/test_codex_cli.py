@@ -59,21 +59,21 @@ def codex_bin() -> Path:
     return binary
 
 
+def readme_config(url: str) -> str:
+    """The ~/.codex/config.toml block README.md gives, pointed at this gateway."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Use with Codex CLI") :]
+    start = section.index("```toml\n") + len("```toml\n")
+    block = section[start : section.index("\n```", start)]
+    assert 'wire_api = "responses"' in block
+    return block.replace("http://127.0.0.1:8080/v1", f"{url}/v1")
+
+
 def codex_home(root: Path, url: str) -> dict[str, str]:
-    """A HOME whose ~/.codex/config.toml points Codex at aoa (the README's block)."""
+    """A HOME whose ~/.codex/config.toml is the README's block, pointing Codex at aoa."""
     home = root / "home"
     (home / ".codex").mkdir(parents=True)
-    (home / ".codex" / "config.toml").write_text(
-        f"""model = "gpt-5-codex"
-model_provider = "aoa"
-
-[model_providers.aoa]
-name = "aoa"
-base_url = "{url}/v1"
-wire_api = "responses"
-env_key = "AOA_API_KEY"
-"""
-    )
+    (home / ".codex" / "config.toml").write_text(readme_config(url))
     work = root / "work"
     work.mkdir()
     return {
