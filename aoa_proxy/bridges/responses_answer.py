@@ -334,7 +334,9 @@ def convert_annotations(annotations: Any) -> list[UrlCitation]:
     """chat `annotations[{type: url_citation, url_citation: {...}}]` -> flat url_citation."""
     out: list[UrlCitation] = []
     for entry in annotations if isinstance(annotations, list) else []:
-        cite = entry.get("url_citation") if isinstance(entry, Mapping) else None
+        if not isinstance(entry, Mapping):  # a malformed upstream entry is skipped
+            continue
+        cite = entry.get("url_citation")
         if entry.get("type") != "url_citation" or not isinstance(cite, Mapping):
             continue
         out.append(
