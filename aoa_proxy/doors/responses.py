@@ -12,6 +12,7 @@ in-memory store (response_store.py) for `previous_response_id` and the GET/DELET
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -53,8 +54,13 @@ from aoa_proxy.upstream import (
 log = logging.getLogger(__name__)
 
 STORE = web.AppKey("response_store", ResponseStore)
-# Upstreams whose chat takes OpenAI-only fields (service_tier, verbosity, every effort).
-_OPENAI_CHAT = frozenset({"openai", "azure"})
+# Upstreams whose chat takes OpenAI-only fields (service_tier, verbosity, every effort); an
+# `openai` provider is bridged only when its host turned out to lack /responses.
+_OPENAI_CHAT = frozenset({"azure"})
+# What an OpenAI-compatible host without a /responses route answers there.
+_NO_ROUTE = frozenset({404, 405, 501})
+# Providers (instances: one per unchanged settings) whose host has no /responses.
+_CHAT_ONLY: weakref.WeakSet[Provider] = weakref.WeakSet()
 
 _native = openai_door(Endpoint.RESPONSES)
 
@@ -68,8 +74,20 @@ async def create_response(request: web.Request) -> web.StreamResponse:
     validate(Endpoint.RESPONSES, body)
     route = snap.router.route(body["model"])
     provider = snap.providers[route.provider]
-    if Endpoint.RESPONSES in provider.endpoints:
-        return await _native(request)  # reads the cached body again, routes the same way
+    if Endpoint.RESPONSES in provider.endpoints and provider not in _CHAT_ONLY:
+        try:
+            return await _native(request)  # reads the cached body again, routes the same way
+        except UpstreamError as exc:
+            # An OpenAI-compatible host without /responses (DeepSeek, older Ollama, vLLM):
+            # bridge this request, and every later one while these settings last.
+            if exc.status not in _NO_ROUTE or exc.code == "model_not_found":
+                raise
+            _CHAT_ONLY.add(provider)
+            log.info(
+                "%s answered HTTP %s for /responses: bridging Responses to its chat",
+                provider.label,
+                exc.status,
+            )
     if snap.settings.several:
         rt.maybe_refresh()
     store = request.app[STORE]

@@ -170,3 +170,44 @@ async def test_a_gemini_error_before_the_first_event_keeps_its_status(
     with pytest.raises(openai.BadRequestError) as caught:
         await gw.client().responses.create(model="gemini-2.5-flash", input="x", stream=True)
     assert "bad thing" in caught.value.message
+
+
+async def test_a_host_without_responses_is_bridged_from_then_on(
+    upstream: FakeUpstream, start_gateway: StartGateway
+) -> None:
+    async def answer(request: web.Request, rec: Received) -> web.StreamResponse:
+        if request.path.endswith("/responses"):
+            return web.Response(status=404, text="404 page not found")
+        return await upstream.default(request, rec)
+
+    upstream.responder = answer
+    gw = await start_gateway({"AOA_TYPE": "openai", "OPENAI_ENDPOINT": upstream.url + "/v1"})
+    client = gw.client()
+    first = await client.responses.create(model="deepseek-chat", input="hi")
+    assert first.output_text == "Hello!"
+    second = await client.responses.create(model="deepseek-chat", input="again")
+    assert second.output_text == "Hello!"
+    paths = [r.path for r in upstream.received if r.method == "POST"]
+    assert paths == ["/v1/responses", "/v1/chat/completions", "/v1/chat/completions"]
+
+
+async def test_an_unknown_model_on_a_native_host_stays_its_404(
+    upstream: FakeUpstream, start_gateway: StartGateway
+) -> None:
+    async def answer(request: web.Request, rec: Received) -> web.StreamResponse:
+        error = {
+            "error": {
+                "message": "The model `nope` does not exist",
+                "type": "invalid_request_error",
+                "param": "model",
+                "code": "model_not_found",
+            }
+        }
+        return web.json_response(error, status=404)
+
+    upstream.responder = answer
+    gw = await start_gateway({"AOA_TYPE": "openai", "OPENAI_ENDPOINT": upstream.url})
+    with pytest.raises(openai.NotFoundError) as caught:
+        await gw.client().responses.create(model="nope", input="hi")
+    assert caught.value.code == "model_not_found"
+    assert [r.path for r in upstream.received] == ["/responses"]
