@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from pydantic import BaseModel
 
+from aoa_proxy.doors.responses import STORE
 from tests.conftest import StartGateway
 from tests.fakes import FakeUpstream, Received, chat_chunks, chat_completion
 from tests.gemini.fake_gemini import FakeGemini, call_chunk, text_chunks
@@ -496,3 +497,21 @@ async def test_gemini_text_usage_and_sse_helper(start_gateway: StartGateway) -> 
         assert fake.last.path.endswith(":generateContent")
     finally:
         await fake.close()
+
+
+async def test_an_evicted_response_is_a_404_that_says_so(
+    upstream: FakeUpstream, start_gateway: StartGateway
+) -> None:
+    gw = await start_gateway(azure_env(upstream))
+    gw.server.app[STORE].max_count = 1
+    client = gw.client()
+    old = await client.responses.create(model="gpt-5", input="one")
+    new = await client.responses.create(model="gpt-5", input="two")
+    assert (await client.responses.retrieve(new.id)).id == new.id
+    with pytest.raises(openai.NotFoundError) as caught:
+        await client.responses.retrieve(old.id)
+    assert "evicted" in caught.value.message
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.input_items.list(old.id)
+    with pytest.raises(openai.NotFoundError):
+        await client.responses.delete(old.id)
