@@ -194,3 +194,28 @@ async def test_codex_exec_runs_one_tool_round(
     assert "aoa-tool-ran" in str(tool["content"])
     [assistant] = [m for m in second if m.get("tool_calls")]
     assert assistant["tool_calls"][0]["function"]["name"] == "exec_command"
+
+
+async def test_codex_exec_on_gemini(
+    codex_bin: Path, start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    """Codex's whole first request (namespaces, every tool schema, developer messages) as
+    Gemini takes it: the fake Gemini refuses anything the real one would."""
+    from tests.gemini.fake_gemini import FakeGemini, text_chunks
+
+    fake = await FakeGemini().start()
+    try:
+        fake.models.append("gpt-5-codex")
+        fake.reply = lambda body, model: text_chunks(["gemini ", "says hi"])
+        gw = await start_gateway(
+            {"AOA_TYPE": "gemini", "GEMINI_ENDPOINT": fake.url, "GEMINI_API_KEY": "server-key"}
+        )
+        env = codex_home(tmp_path, gw.url)
+        code, out = await run_codex(codex_bin, env, tmp_path / "work", "Say hi")
+        assert code == 0, out
+        assert "gemini says hi" in out
+        sent = fake.posts[0].json
+        names = [f["name"] for t in sent["tools"] for f in t.get("functionDeclarations", [])]
+        assert "exec_command" in names and "web_search" not in names
+    finally:
+        await fake.close()
