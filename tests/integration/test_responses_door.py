@@ -515,3 +515,25 @@ async def test_an_evicted_response_is_a_404_that_says_so(
         await client.responses.input_items.list(old.id)
     with pytest.raises(openai.NotFoundError):
         await client.responses.delete(old.id)
+
+
+async def test_every_responses_route_needs_the_access_token(
+    upstream: FakeUpstream, start_gateway: StartGateway
+) -> None:
+    gw = await start_gateway({**azure_env(upstream), "AOA_ACCESS_TOKEN": "tok-123456789"})
+    routes = [
+        ("POST", "/v1/responses"),
+        ("GET", "/v1/responses/resp_1"),
+        ("GET", "/v1/responses/resp_1/input_items"),
+        ("DELETE", "/v1/responses/resp_1"),
+    ]
+    async with aiohttp.ClientSession() as session:
+        for method, path in routes:
+            body = {"model": "gpt-5", "input": "x"} if method == "POST" else None
+            async with session.request(method, gw.url + path, json=body) as r:
+                assert r.status == 401, (method, path)
+                assert (await r.json())["error"]["message"]
+    assert upstream.received == []
+    authed = gw.client(api_key="tok-123456789")
+    resp = await authed.responses.create(model="gpt-5", input="x")
+    assert (await authed.responses.retrieve(resp.id)).id == resp.id
