@@ -15,6 +15,7 @@ import logging
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import orjson
@@ -32,9 +33,11 @@ from aoa_proxy.bridges.responses import (
 from aoa_proxy.dispatch import direct_call, note_refusal, relay_attempts
 from aoa_proxy.doors.chat import openai_door
 from aoa_proxy.errors import AoaError, NotFound, UpstreamError, UpstreamUnreachable
-from aoa_proxy.intake import parse_body, read_body, validate
+from aoa_proxy.hardening import redact
+from aoa_proxy.intake import key_or_empty, parse_body, read_body, validate
 from aoa_proxy.jsonutil import dumps
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
+from aoa_proxy.providers.openai_compat import OpenAICompatProvider
 from aoa_proxy.relay import error_for, pass_headers
 from aoa_proxy.response_store import ResponseStore, Stored, input_items
 from aoa_proxy.runtime import RequestRecord, Runtime
@@ -116,13 +119,17 @@ async def create_response(request: web.Request) -> web.StreamResponse:
 
 
 async def get_response(request: web.Request) -> web.Response:
-    """GET /v1/responses/{id}: a stored bridged response."""
-    return _json(_stored(request).response)
+    """GET /v1/responses/{id}: a stored bridged response, else the native upstream's."""
+    stored = await _stored(request, "")
+    return stored if isinstance(stored, web.Response) else _json(stored.response)
 
 
 async def list_input_items(request: web.Request) -> web.Response:
     """GET /v1/responses/{id}/input_items: its input, newest first unless `order=asc`."""
-    items = list(_stored(request).input_items)
+    stored = await _stored(request, "/input_items")
+    if isinstance(stored, web.Response):
+        return stored
+    items = list(stored.input_items)
     if request.query.get("order", "desc") != "asc":
         items.reverse()
     return _json(
@@ -139,17 +146,71 @@ async def list_input_items(request: web.Request) -> web.Response:
 async def delete_response(request: web.Request) -> web.Response:
     """DELETE /v1/responses/{id}."""
     rid = request.match_info["response_id"]
-    if not request.app[STORE].delete(rid):
+    if request.app[STORE].delete(rid):
+        return _json({"id": rid, "object": "response.deleted", "deleted": True})
+    upstream = await _from_upstream(request, "")
+    if upstream is None:
         raise _not_found(rid)
-    return _json({"id": rid, "object": "response.deleted", "deleted": True})
+    return upstream
 
 
-def _stored(request: web.Request) -> Stored:
+async def _stored(request: web.Request, suffix: str) -> Stored | web.Response:
+    """The stored response, else the native upstream's answer for it, else a 404."""
     rid = request.match_info["response_id"]
     stored = request.app[STORE].get(rid)
-    if stored is None:
+    if stored is not None:
+        return stored
+    upstream = await _from_upstream(request, suffix)
+    if upstream is None:
         raise _not_found(rid)
-    return stored
+    return upstream
+
+
+async def _from_upstream(request: web.Request, suffix: str) -> web.Response | None:
+    """The same call on the provider that speaks Responses natively (it stored its own
+    responses), or None when no enabled provider does."""
+    rt = request.app[RUNTIME]
+    snap = rt.snapshot
+    provider = next(
+        (
+            p
+            for p in snap.providers.values()
+            if Endpoint.RESPONSES in p.endpoints and p not in _CHAT_ONLY
+        ),
+        None,
+    )
+    if not isinstance(provider, OpenAICompatProvider):
+        return None
+    pool = snap.pools.get(provider.name)
+    own = provider is snap.default
+    key = (
+        pool.peek()
+        if pool is not None
+        else key_or_empty(provider, request.headers, snap.settings, own=own)
+    )
+    rid = quote(request.match_info["response_id"], safe="")
+    query = f"?{request.query_string}" if request.query_string else ""
+    method = "GET" if request.method == "HEAD" else request.method  # aiohttp drops the body
+    ureq = provider.stored_response_request(method, f"{rid}{suffix}{query}", key)
+    session = rt.session(provider)
+    keys = (*provider.server_keys, key)
+    try:
+        async with session.request(ureq.method, ureq.url, headers=ureq.headers) as upstream:
+            passed = pass_headers(upstream.headers)
+            if upstream.status >= 400:
+                error_body = await read_error_body(upstream, provider.label)
+                error = provider.translate_error(
+                    None, upstream.status, redact(error_body, keys), passed
+                )
+                raise redacted(error, keys) if isinstance(error, UpstreamError) else error
+            payload = await read_answer(upstream, provider.label)
+    except FAULTS as exc:
+        raise failure(exc, provider.label, Stage.OPEN) from None
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
+    return web.Response(body=payload, headers={**passed, "Content-Type": "application/json"})
 
 
 def _not_found(rid: str) -> NotFound:

@@ -42,5 +42,9 @@ class OpenAICompatProvider(Provider):
             headers["Accept"] = "text/event-stream"
         return UpstreamRequest("POST", url, headers, call.body_bytes())
 
+    def stored_response_request(self, method: str, suffix: str, key: str) -> UpstreamRequest:
+        """GET/DELETE `responses/{suffix}` (a response the upstream stored) on the upstream."""
+        return UpstreamRequest(method, f"{self.base_url}/responses/{suffix}", bearer(key))
+
     def models_request(self, key: str) -> UpstreamRequest | None:
         return UpstreamRequest("GET", f"{self.base_url}/models{self.query()}", bearer(key))

@@ -537,3 +537,52 @@ async def test_every_responses_route_needs_the_access_token(
     authed = gw.client(api_key="tok-123456789")
     resp = await authed.responses.create(model="gpt-5", input="x")
     assert (await authed.responses.retrieve(resp.id)).id == resp.id
+
+
+async def test_native_stored_responses_are_read_and_deleted_on_the_upstream(
+    upstream: FakeUpstream, start_gateway: StartGateway
+) -> None:
+    async def answer(request: web.Request, rec: Received) -> web.StreamResponse:
+        if request.path == "/v1/responses/resp_upstream" and request.method == "GET":
+            return web.json_response(NATIVE)
+        if request.path == "/v1/responses/resp_upstream/input_items":
+            item = {"id": "msg_in", "type": "message", "role": "user", "content": []}
+            return web.json_response(
+                {
+                    "object": "list",
+                    "data": [item],
+                    "first_id": "msg_in",
+                    "last_id": "msg_in",
+                    "has_more": False,
+                }
+            )
+        if request.path == "/v1/responses/resp_upstream" and request.method == "DELETE":
+            return web.json_response(
+                {"id": "resp_upstream", "object": "response.deleted", "deleted": True}
+            )
+        error = {
+            "error": {
+                "message": "No response found with id 'resp_gone'.",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        }
+        return web.json_response(error, status=404)
+
+    upstream.responder = answer
+    gw = await start_gateway(
+        {"AOA_TYPE": "openai", "OPENAI_ENDPOINT": upstream.url + "/v1", "OPENAI_API_KEY": "sk-srv"}
+    )
+    client = gw.client()
+    got = await client.responses.retrieve("resp_upstream")
+    assert got.id == "resp_upstream" and got.output_text == "native"
+    assert upstream.last.headers["Authorization"] == "Bearer sk-srv"
+    items = await client.responses.input_items.list("resp_upstream", order="asc")
+    assert [i.id for i in items.data] == ["msg_in"]
+    assert upstream.last.query == {"order": "asc"}
+    await client.responses.delete("resp_upstream")
+    assert upstream.last.method == "DELETE"
+    with pytest.raises(openai.NotFoundError) as caught:
+        await client.responses.retrieve("resp_gone")
+    assert "No response found" in caught.value.message
