@@ -15,9 +15,17 @@ from aoa_proxy.config import Settings
 from aoa_proxy.doors.chat import chat_completions
 from aoa_proxy.doors.models import get_model, list_all
 from aoa_proxy.doors.openai_misc import completions, embeddings
+from aoa_proxy.doors.responses import (
+    STORE,
+    create_response,
+    delete_response,
+    get_response,
+    list_input_items,
+)
 from aoa_proxy.hardening import harden
 from aoa_proxy.health import health
 from aoa_proxy.middleware import error_response, gateway_middleware
+from aoa_proxy.response_store import ResponseStore
 from aoa_proxy.runtime import Runtime
 
 __all__ = ["CORS", "RECORD", "RUNTIME", "SELF_GUARDED", "create_app", "error_response"]
@@ -32,6 +40,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    app[STORE] = ResponseStore()  # bridged responses kept for previous_response_id, per process
+    app.router.add_post("/v1/responses", create_response)
+    app.router.add_get("/v1/responses/{response_id}", get_response)
+    app.router.add_delete("/v1/responses/{response_id}", delete_response)
+    app.router.add_get("/v1/responses/{response_id}/input_items", list_input_items)
     app.router.add_get("/v1/models", list_all)
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.on_response_prepare.append(harden)

@@ -14,6 +14,7 @@ import orjson
 from aoa_proxy.jsonutil import dumps
 
 DONE = b"data: [DONE]\n\n"
+RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
 class ByteStream(Protocol):
@@ -132,7 +133,7 @@ class EventGate(EventParser):
 
     def __init__(self) -> None:
         super().__init__()
-        self.done = False  # saw data: [DONE]
+        self.done = False  # saw data: [DONE] (or a Responses stream's terminal event)
         self.tail = b""  # the last bytes forwarded (usage sits just before [DONE])
         self.problem: str | None = None
 
@@ -143,10 +144,13 @@ class EventGate(EventParser):
             self.done = True
             return True
         try:
-            orjson.loads(data)
+            obj = orjson.loads(data)
         except orjson.JSONDecodeError:
             self.problem = "The upstream sent a stream event that is not JSON"
             return False
+        # A Responses stream has no [DONE]: its terminal event ends it.
+        if isinstance(obj, dict) and obj.get("type") in RESPONSES_TERMINAL:
+            self.done = True
         return True
 
     def _release(self, cut: int) -> bytes:

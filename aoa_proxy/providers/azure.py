@@ -26,6 +26,8 @@ class AzureProvider(Provider):
     label: ClassVar[str] = "Azure OpenAI"
     key_env_var: ClassVar[str] = "AZURE_API_KEY"
     kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
+    # Responses requests are bridged to chat. The v1 API (`/openai/v1/responses`) plugs in by
+    # adding Endpoint.RESPONSES to `endpoints` in that mode and sending it there in build_request.
 
     # Settings are frozen and a provider lives as long as its settings: parse the URL once.
     @functools.cached_property

@@ -63,6 +63,11 @@ class Endpoint(enum.Enum):
     CHAT = "chat/completions"
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
+    RESPONSES = "responses"  # only upstreams that speak it natively; others are bridged
+
+
+# What every chat upstream serves; Responses is opt-in (OpenAICompatProvider).
+CHAT_ENDPOINTS = frozenset({Endpoint.CHAT, Endpoint.COMPLETIONS, Endpoint.EMBEDDINGS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +120,7 @@ class Provider(ABC):
     label: ClassVar[str]
     key_env_var: ClassVar[str]
     kind: ClassVar[ProviderKind]
-    endpoints: ClassVar[frozenset[Endpoint]] = frozenset(Endpoint)
+    endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 from aoa_proxy.providers.base import (
+    CHAT_ENDPOINTS,
     Call,
+    Endpoint,
     FetchBytes,
     Provider,
     ProviderKind,
@@ -23,6 +25,8 @@ class OpenAICompatProvider(Provider):
     label: ClassVar[str] = "OpenAI-compatible"
     key_env_var: ClassVar[str] = "OPENAI_API_KEY"
     kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
+    # OpenAI's own API serves POST /responses: Responses requests pass through to it.
+    endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS | {Endpoint.RESPONSES}
 
     @property
     def base_url(self) -> str:
@@ -37,6 +41,10 @@ class OpenAICompatProvider(Provider):
         if call.stream:
             headers["Accept"] = "text/event-stream"
         return UpstreamRequest("POST", url, headers, call.body_bytes())
+
+    def stored_response_request(self, method: str, suffix: str, key: str) -> UpstreamRequest:
+        """GET/DELETE `responses/{suffix}` (a response the upstream stored) on the upstream."""
+        return UpstreamRequest(method, f"{self.base_url}/responses/{suffix}", bearer(key))
 
     def models_request(self, key: str) -> UpstreamRequest | None:
         return UpstreamRequest("GET", f"{self.base_url}/models{self.query()}", bearer(key))

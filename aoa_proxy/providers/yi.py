@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 from urllib.parse import urlencode, urlsplit
 
+from aoa_proxy.providers.base import CHAT_ENDPOINTS, Endpoint
 from aoa_proxy.providers.openai_compat import OpenAICompatProvider
 
 
@@ -12,6 +13,7 @@ class YiProvider(OpenAICompatProvider):
     name: ClassVar[str] = "yi"
     label: ClassVar[str] = "Yi (01.AI)"
     key_env_var: ClassVar[str] = "YI_API_KEY"
+    endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS  # chat only: Responses is bridged
 
     @property
     def base_url(self) -> str:
