@@ -13,6 +13,8 @@ from aiohttp import web
 from aoa_proxy.appkeys import CORS, RECORD, RUNTIME, SELF_GUARDED
 from aoa_proxy.config import Settings
 from aoa_proxy.doors.chat import chat_completions
+from aoa_proxy.doors.messages import count as count_message_tokens
+from aoa_proxy.doors.messages import messages
 from aoa_proxy.doors.models import get_model, list_all
 from aoa_proxy.doors.openai_misc import completions, embeddings
 from aoa_proxy.hardening import harden
@@ -32,6 +34,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/messages", messages)  # Anthropic; `?beta=true` is the same route
+    app.router.add_post("/v1/messages/count_tokens", count_message_tokens)
     app.router.add_get("/v1/models", list_all)
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.on_response_prepare.append(harden)

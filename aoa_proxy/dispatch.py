@@ -13,9 +13,10 @@ always finishes where it started.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from aoa_proxy.credentials import retry_after_seconds, should_cool
@@ -27,6 +28,12 @@ from aoa_proxy.relay import error_for, pass_headers, relay
 from aoa_proxy.routing import ARROW, Route
 from aoa_proxy.runtime import RequestRecord, Runtime, Snapshot
 from aoa_proxy.upstream import FAULTS, Stage, failure, fetch_bytes, read_error_body
+
+# relay.relay's signature: what answers the client once an upstream is chosen (and maybe open).
+Relay = Callable[
+    [web.Request, Runtime, Provider, Call, RequestRecord, aiohttp.ClientResponse | None],
+    Awaitable[web.StreamResponse],
+]
 
 
 def direct_call(
@@ -80,11 +87,13 @@ async def relay_attempts(
     body: dict[str, Any],
     raw: bytes,
     rec: RequestRecord,
+    answer: Relay = relay,
 ) -> web.StreamResponse:
     """Try the route's keys and targets in turn until one answers; relay that answer.
 
     Every target but the first answers under its own model name, so the client sees which
     model served it. RateLimited (429, soonest retry-after) when every key is cooling.
+    `answer` writes the chosen upstream's answer (a bridge door passes its own).
     """
     attempts = Attempts(_servable(route, snap, endpoint), snap.pools)
     attempt: Attempt | None = attempts.first()
@@ -101,7 +110,7 @@ async def relay_attempts(
         rec.route = f"{model} {ARROW} {target}"
         rec.moved = "; ".join(attempts.reasons)
         if provider.kind is ProviderKind.LOCAL:
-            return await relay(request, rt, provider, call, rec)
+            return await answer(request, rt, provider, call, rec, None)
         session = rt.session(provider)
         ureq = await provider.build_request(call, fetch_bytes(session))
         try:
@@ -116,7 +125,7 @@ async def relay_attempts(
             continue
         if upstream.status < 400:
             attempts.succeeded(attempt)
-            return await relay(request, rt, provider, call, rec, upstream)
+            return await answer(request, rt, provider, call, rec, upstream)
         try:
             error_body = await read_error_body(upstream, provider.label)
         finally:

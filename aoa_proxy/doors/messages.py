@@ -1,0 +1,308 @@
+"""The Anthropic Messages front door: POST /v1/messages and /v1/messages/count_tokens.
+
+Claude Code and the `anthropic` SDKs reach any provider through chat, the hub: the Messages
+body becomes a chat request (bridges/messages_request.py), the router picks the provider as
+for chat, and the provider's chat answer (its bytes parsed, or its translator's chunks) becomes
+a Message or Anthropic's stream events (bridges/messages_response.py, messages_stream.py).
+Errors, including those raised before this handler, are rendered in Anthropic's shape by the
+middleware (`messages_error_response`, chosen by path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from aoa_proxy.appkeys import CORS, RECORD, RUNTIME
+from aoa_proxy.bridges.messages_request import MessagesCall, count_tokens, to_chat_request
+from aoa_proxy.bridges.messages_response import new_request_id, to_anthropic_error, to_message
+from aoa_proxy.bridges.messages_stream import MessagesStream, encode_event
+from aoa_proxy.dispatch import direct_call, note_refusal, relay_attempts
+from aoa_proxy.errors import AoaError, RequestError, UpstreamError, UpstreamUnreachable
+from aoa_proxy.intake import parse_body, read_body
+from aoa_proxy.jsonutil import dumps
+from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
+from aoa_proxy.relay import error_for, pass_headers
+from aoa_proxy.routing import Route, Rule
+from aoa_proxy.runtime import RequestRecord, Runtime, Snapshot
+from aoa_proxy.sse import iter_data
+from aoa_proxy.streaming import note_usage
+from aoa_proxy.upstream import FAULTS, Stage, failure, fetch_bytes, read_answer, read_error_body
+
+log = logging.getLogger(__name__)
+
+PATH_PREFIX: Final = "/v1/messages"
+# A `ping` event goes out after this many seconds without one from the upstream, so clients
+# and proxies do not time out an answer that is thinking (Anthropic sends them too).
+PING_INTERVAL: float = 10.0
+# Upstream model names that take `reasoning_effort`; others (gpt-4o, llama...) refuse it with a
+# 400, so the bridge leaves it out for them. Gemini's provider maps it for every model itself.
+_REASONING_MODEL: Final = re.compile(
+    r"(^|[-_/.])(o[1-9]|gpt-5|gpt-oss)|deepseek-r|reason|think|qwq|magistral", re.IGNORECASE
+)
+_CLAUDE: Final = "claude-"
+_ONE_M: Final = "[1m]"
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages: a Messages request answered by whichever provider the router picks."""
+    rt = request.app[RUNTIME]
+    snap = rt.snapshot
+    rec = request[RECORD]
+    body = parse_body(await read_body(request))
+    route = _route(snap, _model_of(body))
+    provider = snap.providers[route.provider]
+    mcall = to_chat_request(body, reasoning=_reasons(provider, route.model))
+    chat = mcall.chat
+    raw = dumps(chat)
+    if snap.settings.several:
+        rt.maybe_refresh()
+
+    async def answer(
+        request: web.Request,
+        rt: Runtime,
+        provider: Provider,
+        call: Call,
+        rec: RequestRecord,
+        upstream: aiohttp.ClientResponse | None = None,
+    ) -> web.StreamResponse:
+        return await _answer(request, rt, provider, call, rec, mcall, upstream)
+
+    call = direct_call(snap, route, Endpoint.CHAT, chat, raw, request.headers, rec)
+    if call is None:  # a key pool or a failover chain
+        return await relay_attempts(
+            request, rt, snap, route, Endpoint.CHAT, chat, raw, rec, answer=answer
+        )
+    try:
+        return await answer(request, rt, provider, call, rec)
+    except UpstreamError as exc:
+        note_refusal(snap, call, provider, exc)
+        raise
+
+
+async def count(request: web.Request) -> web.Response:
+    """POST /v1/messages/count_tokens: the documented estimate (docs/anthropic.md), any provider.
+
+    Never a 404: Claude Code calls it before large requests and to decide when to compact.
+    """
+    body = parse_body(await read_body(request))
+    _model_of(body)
+    return web.json_response(count_tokens(body), headers={"request-id": new_request_id()})
+
+
+def messages_error_response(exc: AoaError) -> web.Response:
+    """An error in Anthropic's shape, with a `request-id` (and `retry-after` when we have one)."""
+    request_id = new_request_id()
+    err = to_anthropic_error(exc, request_id=request_id)
+    headers = {**err.headers, "request-id": request_id, "Content-Type": "application/json"}
+    return web.Response(status=err.status, body=dumps(err.body), headers=headers)
+
+
+# ------------------------------------------------------------------ routing
+
+
+def _model_of(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise RequestError("model: Field required", param="model")
+    return model[: -len(_ONE_M)] if model.endswith(_ONE_M) else model
+
+
+def _route(snap: Snapshot, model: str) -> Route:
+    """The router's route; a `claude-*` name no rule maps goes to the default provider's model,
+    as Gemini sends `gpt-*` names to GEMINI_MODEL (Claude Code asks for its own names)."""
+    route = snap.router.route(model)
+    if route.rule is Rule.DEFAULT and model.startswith(_CLAUDE):
+        default_model = snap.providers[route.provider].settings.model
+        if default_model:
+            return dataclasses.replace(route, model=default_model)
+    return route
+
+
+def _reasons(provider: Provider, upstream_model: str) -> bool:
+    """Whether to send `reasoning_effort`: Gemini maps it for any model; others by name."""
+    return provider.name == "gemini" or bool(_REASONING_MODEL.search(upstream_model))
+
+
+# ------------------------------------------------------------------ the answer
+
+
+async def _answer(
+    request: web.Request,
+    rt: Runtime,
+    provider: Provider,
+    call: Call,
+    rec: RequestRecord,
+    mcall: MessagesCall,
+    upstream: aiohttp.ClientResponse | None,
+) -> web.StreamResponse:
+    """The provider's chat answer to `call`, written back as a Message or Messages events."""
+    if provider.kind is ProviderKind.LOCAL:
+        if call.stream:
+            return await _write_stream(request, provider.respond_stream(call), mcall, {}, rec, "")
+        return _message(provider.respond(call), mcall, {}, rec)
+    if upstream is None:
+        session = rt.session(provider)
+        ureq = await provider.build_request(call, fetch_bytes(session))
+        try:
+            upstream = await session.request(
+                ureq.method, ureq.url, headers=ureq.headers, data=ureq.body
+            )
+        except FAULTS as exc:
+            raise failure(exc, provider.label, Stage.OPEN) from None
+    keys = (*provider.server_keys, call.key)
+    try:
+        passed = pass_headers(upstream.headers)
+        if upstream.status >= 400:
+            error_body = await read_error_body(upstream, provider.label)
+            raise error_for(provider, call, upstream.status, error_body, passed, keys)
+        is_sse = upstream.content_type == "text/event-stream"
+        if call.stream and is_sse:
+            if provider.kind is ProviderKind.PASSTHROUGH:
+                chunks = _chat_chunks(iter_data(upstream.content))
+            else:
+                chunks = provider.translate_stream(call, iter_data(upstream.content))
+            return await _write_stream(request, chunks, mcall, passed, rec, provider.label)
+        payload = await read_answer(upstream, provider.label)
+        try:
+            parsed = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
+        if provider.kind is not ProviderKind.PASSTHROUGH:
+            parsed = provider.translate_response(call, parsed)
+        if call.stream:  # the upstream answered whole: one chunk-like pass through the stream
+            return await _write_stream(request, _as_chunks(parsed), mcall, passed, rec, "")
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
+            raise UpstreamUnreachable(f"{provider.label} sent an answer that is no chat answer")
+        return _message(parsed, mcall, passed, rec)
+    finally:
+        upstream.close()
+
+
+def _message(
+    completion: Any, mcall: MessagesCall, passed: dict[str, str], rec: RequestRecord
+) -> web.Response:
+    note_usage(rec, completion.get("usage") if isinstance(completion, dict) else None)
+    headers = {**passed, "request-id": new_request_id()}
+    return web.json_response(to_message(completion, mcall), headers=headers)
+
+
+async def _chat_chunks(events: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+    """A pass-through chat stream's chunks; a stream that ends before [DONE] was cut."""
+    async for data in events:
+        if data == b"[DONE]":
+            return
+        if not data.strip():
+            continue
+        try:
+            yield orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise UpstreamUnreachable("The upstream sent a stream event that is not JSON") from None
+    raise UpstreamUnreachable("The upstream stream ended before [DONE]")
+
+
+async def _as_chunks(completion: Any) -> AsyncIterator[Any]:
+    """A whole chat answer as the chunks of a stream (a message's fields become its delta)."""
+    if not isinstance(completion, dict):
+        raise UpstreamUnreachable("The upstream sent an answer that is no chat answer")
+    choices = []
+    for choice in completion.get("choices") or []:
+        if isinstance(choice, dict):
+            delta = choice.get("message") or {}
+            tool_calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+            if isinstance(tool_calls, list):
+                tool_calls = [{**c, "index": i} for i, c in enumerate(tool_calls)]
+                delta = {**delta, "tool_calls": tool_calls}
+            choices.append({**choice, "delta": delta})
+    yield {**completion, "choices": choices}
+
+
+async def _write_stream(
+    request: web.Request,
+    chunks: AsyncIterator[Any],
+    mcall: MessagesCall,
+    passed: dict[str, str],
+    rec: RequestRecord,
+    label: str,
+) -> web.StreamResponse:
+    """Messages events for a chat stream, a `ping` whenever the upstream is silent a while;
+    a failure after the start ends the stream with an `error` event."""
+    response = web.StreamResponse(
+        status=200,
+        headers={
+            **passed,
+            **request.get(CORS, {}),
+            "request-id": new_request_id(),
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        },
+    )
+    rec.status = 200
+    await response.prepare(request)
+    stream = MessagesStream(mcall)
+    events = stream.start()
+    pending: asyncio.Future[Any] | None = None
+    try:
+        await response.write(b"".join(encode_event(e) for e in events))
+        it = aiter(chunks)
+        while not stream.done:
+            if pending is None:
+                pending = asyncio.ensure_future(anext(it))
+            done, _ = await asyncio.wait({pending}, timeout=PING_INTERVAL)
+            if not done:
+                await response.write(encode_event(stream.ping()))
+                continue
+            try:
+                chunk = pending.result()
+            except StopAsyncIteration:
+                events = stream.finish()
+            else:
+                if isinstance(chunk, dict) and chunk.get("usage"):
+                    note_usage(rec, chunk["usage"])
+                events = stream.feed(chunk)
+            pending = None
+            if events:
+                await response.write(b"".join(encode_event(e) for e in events))
+    except AoaError as exc:
+        rec.error = exc.message
+        await _write_failure(response, stream, exc)
+        return response
+    except FAULTS as exc:
+        err = failure(exc, label or "The upstream", Stage.TRANSLATED_STREAM)
+        rec.error = "stream stalled" if isinstance(exc, asyncio.TimeoutError) else "stream cut"
+        await _write_failure(response, stream, err)
+        return response
+    except ConnectionResetError:
+        raise  # the client went away: nobody to tell
+    except Exception:
+        log.exception("messages stream from %s failed", label or "the provider")
+        rec.error = "internal error"
+        await _write_failure(response, stream, AoaError("The gateway hit an unexpected error"))
+        return response
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+    if stream.done and events and events[-1]["type"] == "error":
+        rec.error = str(events[-1]["error"].get("message", "error"))
+    await response.write_eof()
+    return response
+
+
+async def _write_failure(
+    response: web.StreamResponse, stream: MessagesStream, exc: AoaError
+) -> None:
+    with contextlib.suppress(ConnectionResetError):
+        await response.write(b"".join(encode_event(e) for e in stream.fail(exc)))
+
+
+__all__ = ["PATH_PREFIX", "count", "messages", "messages_error_response"]
