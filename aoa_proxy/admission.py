@@ -39,9 +39,10 @@ def admit(
             code="host_not_allowed",
         )
     # Anthropic clients send their key as x-api-key: it counts as the bearer token does.
-    presented = bearer_token(request.headers.get("Authorization")) or request.headers.get(
-        "x-api-key", ""
-    ).strip()
+    presented = (
+        bearer_token(request.headers.get("Authorization"))
+        or request.headers.get("x-api-key", "").strip()
+    )
     token_ok = token_matches(settings.access_token, presented)
     own_rules = _self_guarded(request)
     cors = _NO_CORS
