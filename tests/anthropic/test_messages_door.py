@@ -364,3 +364,27 @@ async def test_pings_while_the_upstream_is_silent(
     events = await raw_events(gw, {**HELLO, "stream": True})
     assert "ping" in [e["type"] for e in events]
     assert check_events(events).content[0].text == "ab"  # type: ignore[union-attr]
+
+
+async def test_key_pool_moves_on_after_a_429(
+    start_gateway: StartGateway, upstream: FakeUpstream
+) -> None:
+    """A pool takes dispatch's attempt loop: the next key on a 429, answered as a Message."""
+
+    async def respond(request: web.Request, rec: Received) -> web.StreamResponse:
+        if request.headers["Authorization"] == "Bearer key-aaaa-0001":
+            error = {"error": {"message": "Rate limit reached", "type": "requests", "code": "429"}}
+            return web.json_response(error, status=429, headers={"retry-after": "30"})
+        return await upstream.default(request, rec)
+
+    upstream.responder = respond
+    gw = await openai_gw(start_gateway, upstream, OPENAI_API_KEY="key-aaaa-0001, key-bbbb-0002")
+    async with client(gw) as c:
+        msg = await say_hi(c)
+        assert msg.content[0].text == "Hello!"  # type: ignore[union-attr]
+        async with c.messages.stream(
+            model="claude-sonnet-4-6", max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        ) as stream:
+            assert await stream.get_final_text() == "Hello"
+    seen = [r.headers["Authorization"] for r in upstream.received]
+    assert seen[:2] == ["Bearer key-aaaa-0001", "Bearer key-bbbb-0002"]
