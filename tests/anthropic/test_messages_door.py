@@ -171,12 +171,12 @@ async def test_gemini_text_stream_and_thinking(
             "GEMINI_ENDPOINT": gemini.url,
             "GEMINI_API_KEY": "server-key",
             "GEMINI_MODEL": "gemini-2.5-pro",
-            "GEMINI_MODEL_ALIAS": "claude-*-haiku*:gemini-2.5-flash",
+            "GEMINI_MODEL_ALIAS": "claude-*haiku*:gemini-2.5-flash",  # README's tier alias
         }
     )
     async with client(gw) as c:
         msg = await c.messages.create(
-            model="claude-3-5-haiku-20241022",
+            model="claude-haiku-4-5-20251001",
             max_tokens=200,
             messages=[{"role": "user", "content": "ping"}],
             thinking={"type": "enabled", "budget_tokens": 20000},
