@@ -49,6 +49,16 @@ PING_INTERVAL: float = 10.0
 _REASONING_MODEL: Final = re.compile(
     r"(^|[-_/.])(o[1-9]|gpt-5|gpt-oss)|deepseek-r|reason|think|qwq|magistral", re.IGNORECASE
 )
+# Output-token ceilings of common chat models that refuse a larger max_tokens with a 400 (Claude
+# Code asks for 32000-64000). Searched anywhere in the upstream name, so Azure deployments such
+# as `prod-gpt4o` count; first match wins; unknown models get the client's number. Sources: the
+# OpenAI and Azure model pages, Google's Gemini model pages.
+_OUTPUT_LIMITS: Final = (
+    (re.compile(r"gpt-?4o|gpt-?4\.?5", re.IGNORECASE), 16384),
+    (re.compile(r"gpt-?4\.?1", re.IGNORECASE), 32768),
+    (re.compile(r"gpt-?35|gpt-?3\.5|gpt-?4-turbo|gpt-?4-\d{4}|gpt-?4-32k", re.IGNORECASE), 4096),
+    (re.compile(r"gemini-(1\.5|2\.0)|deepseek-chat", re.IGNORECASE), 8192),
+)
 _CLAUDE: Final = "claude-"
 _ONE_M: Final = "[1m]"
 
@@ -61,7 +71,11 @@ async def messages(request: web.Request) -> web.StreamResponse:
     body = parse_body(await read_body(request))
     route = _route(snap, _model_of(body))
     provider = snap.providers[route.provider]
-    mcall = to_chat_request(body, reasoning=_reasons(provider, route.model))
+    mcall = to_chat_request(
+        body,
+        reasoning=_reasons(provider, route.model),
+        max_output_tokens=_output_limit(route.model),
+    )
     chat = mcall.chat
     raw = dumps(chat)
     if snap.settings.several:
@@ -131,6 +145,11 @@ def _route(snap: Snapshot, model: str) -> Route:
 def _reasons(provider: Provider, upstream_model: str) -> bool:
     """Whether to send `reasoning_effort`: Gemini maps it for any model; others by name."""
     return provider.name == "gemini" or bool(_REASONING_MODEL.search(upstream_model))
+
+
+def _output_limit(upstream_model: str) -> int | None:
+    """The model's output-token ceiling when it is a known one (max_tokens is clamped to it)."""
+    return next((limit for name, limit in _OUTPUT_LIMITS if name.search(upstream_model)), None)
 
 
 # ------------------------------------------------------------------ the answer

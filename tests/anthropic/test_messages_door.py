@@ -152,6 +152,7 @@ async def test_stream_strict_event_order_azure(
     assert message.content[0].text == "Hello"  # type: ignore[union-attr]
     assert message.stop_reason == "end_turn"
     assert upstream.last.path == "/openai/deployments/gpt4o-deploy/chat/completions"
+    assert upstream.last.json["max_completion_tokens"] == 4000
     assert upstream.last.json["stream_options"] == {"include_usage": True}
     async with (
         client(gw) as c,
@@ -388,3 +389,17 @@ async def test_key_pool_moves_on_after_a_429(
             assert await stream.get_final_text() == "Hello"
     seen = [r.headers["Authorization"] for r in upstream.received]
     assert seen[:2] == ["Bearer key-aaaa-0001", "Bearer key-bbbb-0002"]
+
+
+@pytest.mark.parametrize(
+    ("model", "sent"),
+    [("gpt-4o", 16384), ("prod-gpt4o-mini", 16384), ("gpt-4.1", 32768), ("llama3.2", 64000)],
+)
+async def test_max_tokens_clamped_to_known_model_limits(
+    start_gateway: StartGateway, upstream: FakeUpstream, model: str, sent: int
+) -> None:
+    """Claude Code asks for 64000 output tokens; gpt-4o refuses more than 16384 with a 400."""
+    gw = await openai_gw(start_gateway, upstream, OPENAI_MODEL=model)
+    events = await raw_events(gw, {**HELLO, "max_tokens": 64000, "stream": True})
+    check_events(events)
+    assert upstream.last.json["max_completion_tokens"] == sent
