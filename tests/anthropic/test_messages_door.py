@@ -17,7 +17,7 @@ from aiohttp import web
 from anthropic.types import Message
 
 from aoa_proxy.doors import messages as door
-from tests.anthropic.support import check_events, valid_error, valid_message
+from tests.anthropic.support import CAPTURE_NAMES, capture, check_events, valid_error, valid_message
 from tests.conftest import Gateway, StartGateway
 from tests.fakes import FakeUpstream, Received, chat_chunks, chat_completion, sse
 from tests.gemini.fake_gemini import FakeGemini
@@ -403,3 +403,40 @@ async def test_max_tokens_clamped_to_known_model_limits(
     events = await raw_events(gw, {**HELLO, "max_tokens": 64000, "stream": True})
     check_events(events)
     assert upstream.last.json["max_completion_tokens"] == sent
+
+
+@pytest.mark.parametrize("name", CAPTURE_NAMES)
+async def test_claude_code_captures_reach_gemini(
+    start_gateway: StartGateway, gemini: FakeGemini, name: str
+) -> None:
+    """Claude Code 2.1.197's real requests (25 tools, system blocks with cache_control, adaptive
+    thinking, context_management) pass the fake Gemini's validation and stream back."""
+    gw = await start_gateway(
+        {
+            "AOA_TYPE": "gemini",
+            "GEMINI_ENDPOINT": gemini.url,
+            "GEMINI_API_KEY": "server-key",
+            "GEMINI_MODEL": "gemini-2.5-pro",
+        }
+    )
+    body = capture(name)
+    if body.get("stream"):
+        message = check_events(await raw_events(gw, body))
+    else:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{gw.url}/v1/messages?beta=true", json=body) as r,
+        ):
+            assert r.status == 200, await r.text()
+            message = valid_message(await r.json())
+    assert message.content[0].text.startswith("Echo: ")  # type: ignore[union-attr]
+    assert gemini.posts[-1].path.startswith("/v1beta/models/gemini-2.5-pro:")
+
+
+async def test_client_x_api_key_is_the_upstream_key_when_aoa_holds_none(
+    start_gateway: StartGateway, upstream: FakeUpstream
+) -> None:
+    gw = await start_gateway({"AOA_TYPE": "openai", "OPENAI_ENDPOINT": upstream.url + "/v1"})
+    async with client(gw, api_key="sk-client-own-key") as c:
+        await say_hi(c)
+    assert upstream.last.headers["Authorization"] == "Bearer sk-client-own-key"
