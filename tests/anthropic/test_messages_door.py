@@ -440,3 +440,37 @@ async def test_client_x_api_key_is_the_upstream_key_when_aoa_holds_none(
     async with client(gw, api_key="sk-client-own-key") as c:
         await say_hi(c)
     assert upstream.last.headers["Authorization"] == "Bearer sk-client-own-key"
+
+
+async def test_gemini_error_mid_stream_ends_with_error_event(
+    start_gateway: StartGateway, gemini: FakeGemini
+) -> None:
+    """Gemini's in-stream error (a JSON error after the first chunk) becomes one error event."""
+
+    async def broken(request: web.Request, rec: Received) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        chunk = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}}]}
+        await resp.write(b"data: " + json.dumps(chunk).encode() + b"\r\n\r\n")
+        error = {
+            "error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}
+        }
+        await resp.write(b"data: " + json.dumps(error).encode() + b"\r\n\r\n")
+        await resp.write_eof()
+        return resp
+
+    gemini.raw = broken
+    gw = await start_gateway(
+        {
+            "AOA_TYPE": "gemini",
+            "GEMINI_ENDPOINT": gemini.url,
+            "GEMINI_API_KEY": "server-key",
+            "GEMINI_MODEL": "gemini-2.5-flash",
+        }
+    )
+    events = await raw_events(gw, {**HELLO, "stream": True})
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "message_start" and kinds[-1] == "error", kinds
+    assert "content_block_delta" in kinds  # "Hel" went out before the failure
+    assert events[-1]["error"]["type"] == "overloaded_error"
+    assert "message_stop" not in kinds
