@@ -28,7 +28,7 @@ from aoa_proxy.bridges.messages_response import new_request_id, to_anthropic_err
 from aoa_proxy.bridges.messages_stream import MessagesStream, encode_event
 from aoa_proxy.dispatch import direct_call, note_refusal, relay_attempts
 from aoa_proxy.errors import AoaError, RequestError, UpstreamError, UpstreamUnreachable
-from aoa_proxy.intake import parse_body, read_body
+from aoa_proxy.intake import parse_body, pick_key, read_body
 from aoa_proxy.jsonutil import dumps
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
 from aoa_proxy.relay import error_for, pass_headers
@@ -104,13 +104,57 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def count(request: web.Request) -> web.Response:
-    """POST /v1/messages/count_tokens: the documented estimate (docs/anthropic.md), any provider.
+    """POST /v1/messages/count_tokens: Gemini's countTokens when the model routes to Gemini,
+    else (or when that call fails) the documented estimate (docs/anthropic.md).
 
     Never a 404: Claude Code calls it before large requests and to decide when to compact.
     """
+    rt = request.app[RUNTIME]
+    snap = rt.snapshot
     body = parse_body(await read_body(request))
-    _model_of(body)
-    return web.json_response(count_tokens(body), headers={"request-id": new_request_id()})
+    route = _route(snap, _model_of(body))
+    estimate = count_tokens(body)  # also checks the body: a 400 for what Anthropic refuses
+    provider = snap.providers[route.provider]
+    counted = None
+    if provider.name == "gemini":
+        counted = await _gemini_count(request, rt, snap, provider, route, body)
+    result = estimate if counted is None else {"input_tokens": counted}
+    return web.json_response(result, headers={"request-id": new_request_id()})
+
+
+async def _gemini_count(
+    request: web.Request,
+    rt: Runtime,
+    snap: Snapshot,
+    provider: Provider,
+    route: Route,
+    body: dict[str, Any],
+) -> int | None:
+    """Gemini's `models/{m}:countTokens` for the request as it would be sent; None on failure.
+
+    https://ai.google.dev/api/tokens#method:-models.counttokens takes the whole
+    generateContentRequest (system instruction and tools included).
+    """
+    try:
+        mcall = to_chat_request({**body, "max_tokens": 1}, reasoning=False)
+        pool = snap.pools.get(provider.name)
+        own = provider is snap.default
+        key = pool.peek() if pool else pick_key(provider, request.headers, snap.settings, own=own)
+        chat = mcall.chat
+        call = Call(Endpoint.CHAT, chat, dumps(chat), mcall.model, route.model, False, key)
+        session = rt.session(provider)
+        ureq = await provider.build_request(call, fetch_bytes(session))
+        generate = orjson.loads(ureq.body or b"{}")
+        generate["model"] = f"models/{route.model}"
+        url = ureq.url.replace(":generateContent", ":countTokens")
+        payload = dumps({"generateContentRequest": generate})
+        async with session.post(url, headers=ureq.headers, data=payload) as r:
+            answer = await r.json(content_type=None) if r.status == 200 else None
+    except (*FAULTS, AoaError, ValueError) as exc:
+        log.debug("countTokens on Gemini failed (%s); estimating", type(exc).__name__)
+        return None
+    total = answer.get("totalTokens") if isinstance(answer, dict) else None
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 def messages_error_response(exc: AoaError) -> web.Response:

@@ -474,3 +474,38 @@ async def test_gemini_error_mid_stream_ends_with_error_event(
     assert "content_block_delta" in kinds  # "Hel" went out before the failure
     assert events[-1]["error"]["type"] == "overloaded_error"
     assert "message_stop" not in kinds
+
+
+async def test_count_tokens_asks_gemini(start_gateway: StartGateway, gemini: FakeGemini) -> None:
+    """Routed to Gemini, count_tokens is Gemini's own countTokens of the translated request; if
+    that fails, the estimate (never an error)."""
+    gw = await start_gateway(
+        {
+            "AOA_TYPE": "gemini",
+            "GEMINI_ENDPOINT": gemini.url,
+            "GEMINI_API_KEY": "server-key",
+            "GEMINI_MODEL": "gemini-2.5-flash",
+        }
+    )
+    async with client(gw) as c:
+        counted = await c.messages.count_tokens(
+            model="claude-sonnet-4-6",
+            system="Be brief.",
+            messages=[{"role": "user", "content": "hello " * 100}],
+        )
+        sent = gemini.posts[-1]
+        assert sent.path == "/v1beta/models/gemini-2.5-flash:countTokens"
+        assert (
+            counted.input_tokens
+            == len(
+                json.dumps(
+                    {k: v for k, v in sent.json["generateContentRequest"].items() if k != "model"}
+                )
+            )
+            // 4
+        )
+        gemini.fail = (500, {"error": {"code": 500, "message": "boom", "status": "INTERNAL"}})
+        fallback = await c.messages.count_tokens(
+            model="claude-sonnet-4-6", messages=[{"role": "user", "content": "hello " * 100}]
+        )
+    assert 100 <= fallback.input_tokens <= 400
