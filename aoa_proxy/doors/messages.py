@@ -28,6 +28,7 @@ from aoa_proxy.bridges.messages_response import new_request_id, to_anthropic_err
 from aoa_proxy.bridges.messages_stream import MessagesStream, encode_event
 from aoa_proxy.dispatch import direct_call, note_refusal, relay_attempts
 from aoa_proxy.errors import AoaError, RequestError, UpstreamError, UpstreamUnreachable
+from aoa_proxy.hardening import redact
 from aoa_proxy.intake import parse_body, pick_key, read_body
 from aoa_proxy.jsonutil import dumps
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
@@ -36,7 +37,15 @@ from aoa_proxy.routing import Route, Rule
 from aoa_proxy.runtime import RequestRecord, Runtime, Snapshot
 from aoa_proxy.sse import iter_data
 from aoa_proxy.streaming import note_usage
-from aoa_proxy.upstream import FAULTS, Stage, failure, fetch_bytes, read_answer, read_error_body
+from aoa_proxy.upstream import (
+    FAULTS,
+    Stage,
+    failure,
+    fetch_bytes,
+    read_answer,
+    read_error_body,
+    redacted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +243,7 @@ async def _answer(
                 chunks = _chat_chunks(iter_data(upstream.content))
             else:
                 chunks = provider.translate_stream(call, iter_data(upstream.content))
-            return await _write_stream(request, chunks, mcall, passed, rec, provider.label)
+            return await _write_stream(request, chunks, mcall, passed, rec, provider.label, keys)
         payload = await read_answer(upstream, provider.label)
         try:
             parsed = orjson.loads(payload)
@@ -243,10 +252,13 @@ async def _answer(
         if provider.kind is not ProviderKind.PASSTHROUGH:
             parsed = provider.translate_response(call, parsed)
         if call.stream:  # the upstream answered whole: one chunk-like pass through the stream
-            return await _write_stream(request, _as_chunks(parsed), mcall, passed, rec, "")
+            chunks = _as_chunks(parsed)
+            return await _write_stream(request, chunks, mcall, passed, rec, "", keys)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
             raise UpstreamUnreachable(f"{provider.label} sent an answer that is no chat answer")
         return _message(parsed, mcall, passed, rec)
+    except UpstreamError as exc:  # also an error inside a 200 answer (Gemini)
+        raise redacted(exc, keys) from None
     finally:
         upstream.close()
 
@@ -296,6 +308,7 @@ async def _write_stream(
     passed: dict[str, str],
     rec: RequestRecord,
     label: str,
+    keys: tuple[str, ...] = (),
 ) -> web.StreamResponse:
     """Messages events for a chat stream, a `ping` whenever the upstream is silent a while;
     a failure after the start ends the stream with an `error` event."""
@@ -335,10 +348,10 @@ async def _write_stream(
                 events = stream.feed(chunk)
             pending = None
             if events:
-                await response.write(b"".join(encode_event(e) for e in events))
+                await response.write(_frames(events, keys))
     except AoaError as exc:
         rec.error = exc.message
-        await _write_failure(response, stream, exc)
+        await _write_failure(response, stream, exc, keys)
         return response
     except FAULTS as exc:
         err = failure(exc, label or "The upstream", Stage.TRANSLATED_STREAM)
@@ -362,10 +375,16 @@ async def _write_stream(
 
 
 async def _write_failure(
-    response: web.StreamResponse, stream: MessagesStream, exc: AoaError
+    response: web.StreamResponse, stream: MessagesStream, exc: AoaError, keys: tuple[str, ...] = ()
 ) -> None:
     with contextlib.suppress(ConnectionResetError):
-        await response.write(b"".join(encode_event(e) for e in stream.fail(exc)))
+        await response.write(_frames(stream.fail(exc), keys))
+
+
+def _frames(events: list[dict[str, Any]], keys: tuple[str, ...]) -> bytes:
+    """The events as SSE; an error event (the upstream's own words) has any echoed key masked."""
+    data = b"".join(encode_event(e) for e in events)
+    return redact(data, keys) if keys and events[-1]["type"] == "error" else data
 
 
 __all__ = ["PATH_PREFIX", "count", "messages", "messages_error_response"]
