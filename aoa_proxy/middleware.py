@@ -1,4 +1,5 @@
-"""The gateway's one middleware: admission, OpenAI-format errors, the access log and live view."""
+"""The gateway's one middleware: admission, errors in the route's dialect (OpenAI's; Anthropic's
+under /v1/messages), the access log and live view."""
 
 from __future__ import annotations
 
