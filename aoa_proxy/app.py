@@ -1,9 +1,11 @@
 """The aiohttp application: routes and the middleware wired together, nothing else.
 
 A request's way through the modules: middleware.py (admission.py checks Host, token and CORS;
-errors become OpenAI JSON, or Anthropic's under /v1/messages; the access log), a front door in doors/ (intake.py reads and checks
-the body into a Call), relay.py (the Call to its provider; upstream.py does the I/O and maps
-its failures, streaming.py writes streams). Small routes: doors/models.py, health.py.
+errors become OpenAI JSON, or Anthropic's under /v1/messages; the access log), a front door in
+doors/ (intake.py reads and checks the body into a Call), relay.py (the Call to its provider;
+upstream.py does the I/O and maps its failures, streaming.py writes streams). The Messages door
+(doors/messages.py) bridges through chat and writes its own answers. Small routes:
+doors/models.py, health.py.
 """
 
 from __future__ import annotations
