@@ -509,3 +509,24 @@ async def test_count_tokens_asks_gemini(start_gateway: StartGateway, gemini: Fak
             model="claude-sonnet-4-6", messages=[{"role": "user", "content": "hello " * 100}]
         )
     assert 100 <= fallback.input_tokens <= 400
+
+
+@pytest.mark.parametrize(
+    ("model", "reasons"),
+    [
+        ("o3-mini", True),
+        ("o1", True),
+        ("prod-o3", True),  # an Azure deployment name
+        ("gpt-5-mini", True),
+        ("openai/gpt-oss-120b", True),
+        ("deepseek-reasoner", True),
+        ("deepseek-r1:14b", True),
+        ("qwq-32b", True),
+        ("gpt-4o", False),
+        ("gpt4o-deploy", False),
+        ("llama3.2", False),
+        ("turbo-1", False),
+    ],
+)
+def test_which_models_get_reasoning_effort(model: str, reasons: bool) -> None:
+    assert bool(door._REASONING_MODEL.search(model)) is reasons
