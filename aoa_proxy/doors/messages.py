@@ -171,7 +171,9 @@ def messages_error_response(exc: AoaError) -> web.Response:
     request_id = new_request_id()
     err = to_anthropic_error(exc, request_id=request_id)
     headers = {**err.headers, "request-id": request_id, "Content-Type": "application/json"}
-    return web.Response(status=err.status, body=dumps(err.body), headers=headers)
+    # As AoaError.body: `<`, `>` and `&` escaped (the same JSON) so no bytes read as markup.
+    body = dumps(err.body).replace(b"<", b"\\u003c").replace(b">", b"\\u003e")
+    return web.Response(status=err.status, body=body.replace(b"&", b"\\u0026"), headers=headers)
 
 
 # ------------------------------------------------------------------ routing

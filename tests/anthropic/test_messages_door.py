@@ -530,3 +530,20 @@ async def test_count_tokens_asks_gemini(start_gateway: StartGateway, gemini: Fak
 )
 def test_which_models_get_reasoning_effort(model: str, reasons: bool) -> None:
     assert bool(door._REASONING_MODEL.search(model)) is reasons
+
+
+async def test_upstream_html_error_is_json_without_markup(
+    start_gateway: StartGateway, upstream: FakeUpstream
+) -> None:
+    async def page(request: web.Request, rec: Received) -> web.StreamResponse:
+        html = "<html><script>alert(1)</script>&amp; Bad gateway</html>"
+        return web.Response(status=502, text=html, content_type="text/html")
+
+    upstream.responder = page
+    gw = await openai_gw(start_gateway, upstream)
+    async with client(gw) as c:
+        with pytest.raises(anthropic.InternalServerError) as caught:
+            await say_hi(c)
+    raw = caught.value.response.content
+    assert b"<" not in raw and b">" not in raw and b"&" not in raw
+    assert "<script>" in caught.value.response.json()["error"]["message"]  # same JSON value
