@@ -328,29 +328,26 @@ async def _write_stream(
     rec.status = 200
     await response.prepare(request)
     stream = MessagesStream(mcall)
-    events = stream.start()
-    pending: asyncio.Future[Any] | None = None
+    await response.write(_frames(stream.start(), keys))
+    loop = asyncio.get_running_loop()
+    last_write = [loop.time()]
+    # One pinger per stream (not a timer per chunk): it writes a ping when nothing went out for
+    # PING_INTERVAL. Frames never interleave: each write hands the transport a whole frame.
+    pinger = asyncio.ensure_future(_ping(response, stream, last_write))
+    events: list[dict[str, Any]] = []
     try:
-        await response.write(b"".join(encode_event(e) for e in events))
-        it = aiter(chunks)
-        while not stream.done:
-            if pending is None:
-                pending = asyncio.ensure_future(anext(it))
-            done, _ = await asyncio.wait({pending}, timeout=PING_INTERVAL)
-            if not done:
-                await response.write(encode_event(stream.ping()))
-                continue
-            try:
-                chunk = pending.result()
-            except StopAsyncIteration:
-                events = stream.finish()
-            else:
-                if isinstance(chunk, dict) and chunk.get("usage"):
-                    note_usage(rec, chunk["usage"])
-                events = stream.feed(chunk)
-            pending = None
+        async for chunk in chunks:
+            if isinstance(chunk, dict) and chunk.get("usage"):
+                note_usage(rec, chunk["usage"])
+            events = stream.feed(chunk)
             if events:
+                last_write[0] = loop.time()
                 await response.write(_frames(events, keys))
+            if stream.done:  # an error chunk ended it
+                break
+        else:
+            events = stream.finish()
+            await response.write(_frames(events, keys))
     except AoaError as exc:
         rec.error = exc.message
         await _write_failure(response, stream, exc, keys)
@@ -368,12 +365,24 @@ async def _write_stream(
         await _write_failure(response, stream, AoaError("The gateway hit an unexpected error"))
         return response
     finally:
-        if pending is not None and not pending.done():
-            pending.cancel()
-    if stream.done and events and events[-1]["type"] == "error":
+        pinger.cancel()
+    if events and events[-1]["type"] == "error":
         rec.error = str(events[-1]["error"].get("message", "error"))
     await response.write_eof()
     return response
+
+
+async def _ping(response: web.StreamResponse, stream: MessagesStream, last: list[float]) -> None:
+    """Write a `ping` whenever nothing was written for PING_INTERVAL, until the stream ends."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(ConnectionResetError):
+        while not stream.done:
+            wait = last[0] + PING_INTERVAL - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            last[0] = loop.time()
+            await response.write(encode_event(stream.ping()))
 
 
 async def _write_failure(
