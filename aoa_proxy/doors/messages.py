@@ -3,32 +3,29 @@
 Claude Code and the `anthropic` SDKs reach any provider through chat, the hub: the Messages
 body becomes a chat request (bridges/messages_request.py), the router picks the provider as
 for chat, and the provider's chat answer (its bytes parsed, or its translator's chunks) becomes
-a Message or Anthropic's stream events (bridges/messages_response.py, messages_stream.py).
+a Message or Anthropic's stream events (bridges/messages_response.py; the stream writer,
+with its pings, is doors/messages_stream.py).
 Errors, including those raised before this handler, are rendered in Anthropic's shape by the
 middleware (`messages_error_response`, chosen by path).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import logging
 import re
-from collections.abc import AsyncIterator
 from typing import Any, Final
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-from aoa_proxy.appkeys import CORS, RECORD, RUNTIME
+from aoa_proxy.appkeys import RECORD, RUNTIME
 from aoa_proxy.bridges.messages_request import MessagesCall, count_tokens, to_chat_request
 from aoa_proxy.bridges.messages_response import new_request_id, to_anthropic_error, to_message
-from aoa_proxy.bridges.messages_stream import MessagesStream, encode_event
 from aoa_proxy.dispatch import direct_call, note_refusal, relay_attempts
+from aoa_proxy.doors.messages_stream import as_chunks, chat_chunks, write_stream
 from aoa_proxy.errors import AoaError, RequestError, UpstreamError, UpstreamUnreachable
-from aoa_proxy.hardening import redact
 from aoa_proxy.intake import parse_body, pick_key, read_body
 from aoa_proxy.jsonutil import dumps
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
@@ -50,9 +47,6 @@ from aoa_proxy.upstream import (
 log = logging.getLogger(__name__)
 
 PATH_PREFIX: Final = "/v1/messages"
-# A `ping` event goes out after this many seconds without one from the upstream, so clients
-# and proxies do not time out an answer that is thinking (Anthropic sends them too).
-PING_INTERVAL: float = 10.0
 # Upstream model names that take `reasoning_effort`; others (gpt-4o, llama...) refuse it with a
 # 400, so the bridge leaves it out for them. Gemini's provider maps it for every model itself.
 _REASONING_MODEL: Final = re.compile(
@@ -222,7 +216,7 @@ async def _answer(
     """The provider's chat answer to `call`, written back as a Message or Messages events."""
     if provider.kind is ProviderKind.LOCAL:
         if call.stream:
-            return await _write_stream(request, provider.respond_stream(call), mcall, {}, rec, "")
+            return await write_stream(request, provider.respond_stream(call), mcall, {}, rec, "")
         return _message(provider.respond(call), mcall, {}, rec)
     if upstream is None:
         session = rt.session(provider)
@@ -242,10 +236,10 @@ async def _answer(
         is_sse = upstream.content_type == "text/event-stream"
         if call.stream and is_sse:
             if provider.kind is ProviderKind.PASSTHROUGH:
-                chunks = _chat_chunks(iter_data(upstream.content))
+                chunks = chat_chunks(iter_data(upstream.content))
             else:
                 chunks = provider.translate_stream(call, iter_data(upstream.content))
-            return await _write_stream(request, chunks, mcall, passed, rec, provider.label, keys)
+            return await write_stream(request, chunks, mcall, passed, rec, provider.label, keys)
         payload = await read_answer(upstream, provider.label)
         try:
             parsed = orjson.loads(payload)
@@ -254,8 +248,8 @@ async def _answer(
         if provider.kind is not ProviderKind.PASSTHROUGH:
             parsed = provider.translate_response(call, parsed)
         if call.stream:  # the upstream answered whole: one chunk-like pass through the stream
-            chunks = _as_chunks(parsed)
-            return await _write_stream(request, chunks, mcall, passed, rec, "", keys)
+            chunks = as_chunks(parsed)
+            return await write_stream(request, chunks, mcall, passed, rec, "", keys)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
             raise UpstreamUnreachable(f"{provider.label} sent an answer that is no chat answer")
         return _message(parsed, mcall, passed, rec)
@@ -271,131 +265,6 @@ def _message(
     note_usage(rec, completion.get("usage") if isinstance(completion, dict) else None)
     headers = {**passed, "request-id": new_request_id()}
     return web.json_response(to_message(completion, mcall), headers=headers)
-
-
-async def _chat_chunks(events: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-    """A pass-through chat stream's chunks; a stream that ends before [DONE] was cut."""
-    async for data in events:
-        if data == b"[DONE]":
-            return
-        if not data.strip():
-            continue
-        try:
-            yield orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamUnreachable("The upstream sent a stream event that is not JSON") from None
-    raise UpstreamUnreachable("The upstream stream ended before [DONE]")
-
-
-async def _as_chunks(completion: Any) -> AsyncIterator[Any]:
-    """A whole chat answer as the chunks of a stream (a message's fields become its delta)."""
-    if not isinstance(completion, dict):
-        raise UpstreamUnreachable("The upstream sent an answer that is no chat answer")
-    choices = []
-    for choice in completion.get("choices") or []:
-        if isinstance(choice, dict):
-            delta = choice.get("message") or {}
-            tool_calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-            if isinstance(tool_calls, list):
-                tool_calls = [{**c, "index": i} for i, c in enumerate(tool_calls)]
-                delta = {**delta, "tool_calls": tool_calls}
-            choices.append({**choice, "delta": delta})
-    yield {**completion, "choices": choices}
-
-
-async def _write_stream(
-    request: web.Request,
-    chunks: AsyncIterator[Any],
-    mcall: MessagesCall,
-    passed: dict[str, str],
-    rec: RequestRecord,
-    label: str,
-    keys: tuple[str, ...] = (),
-) -> web.StreamResponse:
-    """Messages events for a chat stream, a `ping` whenever the upstream is silent a while;
-    a failure after the start ends the stream with an `error` event."""
-    response = web.StreamResponse(
-        status=200,
-        headers={
-            **passed,
-            **request.get(CORS, {}),
-            "request-id": new_request_id(),
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            "X-Accel-Buffering": "no",
-        },
-    )
-    rec.status = 200
-    await response.prepare(request)
-    stream = MessagesStream(mcall)
-    await response.write(_frames(stream.start(), keys))
-    loop = asyncio.get_running_loop()
-    last_write = [loop.time()]
-    # One pinger per stream (not a timer per chunk): it writes a ping when nothing went out for
-    # PING_INTERVAL. Frames never interleave: each write hands the transport a whole frame.
-    pinger = asyncio.ensure_future(_ping(response, stream, last_write))
-    events: list[dict[str, Any]] = []
-    try:
-        async for chunk in chunks:
-            if isinstance(chunk, dict) and chunk.get("usage"):
-                note_usage(rec, chunk["usage"])
-            events = stream.feed(chunk)
-            if events:
-                last_write[0] = loop.time()
-                await response.write(_frames(events, keys))
-            if stream.done:  # an error chunk ended it
-                break
-        else:
-            events = stream.finish()
-            await response.write(_frames(events, keys))
-    except AoaError as exc:
-        rec.error = exc.message
-        await _write_failure(response, stream, exc, keys)
-        return response
-    except FAULTS as exc:
-        err = failure(exc, label or "The upstream", Stage.TRANSLATED_STREAM)
-        rec.error = "stream stalled" if isinstance(exc, asyncio.TimeoutError) else "stream cut"
-        await _write_failure(response, stream, err)
-        return response
-    except ConnectionResetError:
-        raise  # the client went away: nobody to tell
-    except Exception:
-        log.exception("messages stream from %s failed", label or "the provider")
-        rec.error = "internal error"
-        await _write_failure(response, stream, AoaError("The gateway hit an unexpected error"))
-        return response
-    finally:
-        pinger.cancel()
-    if events and events[-1]["type"] == "error":
-        rec.error = str(events[-1]["error"].get("message", "error"))
-    await response.write_eof()
-    return response
-
-
-async def _ping(response: web.StreamResponse, stream: MessagesStream, last: list[float]) -> None:
-    """Write a `ping` whenever nothing was written for PING_INTERVAL, until the stream ends."""
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(ConnectionResetError):
-        while not stream.done:
-            wait = last[0] + PING_INTERVAL - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            last[0] = loop.time()
-            await response.write(encode_event(stream.ping()))
-
-
-async def _write_failure(
-    response: web.StreamResponse, stream: MessagesStream, exc: AoaError, keys: tuple[str, ...] = ()
-) -> None:
-    with contextlib.suppress(ConnectionResetError):
-        await response.write(_frames(stream.fail(exc), keys))
-
-
-def _frames(events: list[dict[str, Any]], keys: tuple[str, ...]) -> bytes:
-    """The events as SSE; an error event (the upstream's own words) has any echoed key masked."""
-    data = b"".join(encode_event(e) for e in events)
-    return redact(data, keys) if keys and events[-1]["type"] == "error" else data
 
 
 __all__ = ["PATH_PREFIX", "count", "messages", "messages_error_response"]

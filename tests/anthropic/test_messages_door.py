@@ -17,6 +17,7 @@ from aiohttp import web
 from anthropic.types import Message
 
 from aoa_proxy.doors import messages as door
+from aoa_proxy.doors import messages_stream
 from tests.anthropic.support import CAPTURE_NAMES, capture, check_events, valid_error, valid_message
 from tests.conftest import Gateway, StartGateway
 from tests.fakes import FakeUpstream, Received, chat_chunks, chat_completion, sse
@@ -355,7 +356,7 @@ async def test_mid_stream_cut_ends_with_error_event(
 async def test_pings_while_the_upstream_is_silent(
     start_gateway: StartGateway, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(door, "PING_INTERVAL", 0.05)
+    monkeypatch.setattr(messages_stream, "PING_INTERVAL", 0.05)
 
     async def slow(request: web.Request, rec: Received) -> web.StreamResponse:
         return await sse(request, chat_chunks(["a", "b"]), gap=0.3)
