@@ -38,9 +38,12 @@ def admit(
             "host names (set AOA_HOST to serve other addresses)",
             code="host_not_allowed",
         )
-    token_ok = token_matches(
-        settings.access_token, bearer_token(request.headers.get("Authorization"))
+    # Anthropic clients send their key as x-api-key: it counts as the bearer token does.
+    presented = (
+        bearer_token(request.headers.get("Authorization"))
+        or request.headers.get("x-api-key", "").strip()
     )
+    token_ok = token_matches(settings.access_token, presented)
     own_rules = _self_guarded(request)
     cors = _NO_CORS
     if origin is not None and not own_rules:

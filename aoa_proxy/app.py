@@ -1,9 +1,11 @@
 """The aiohttp application: routes and the middleware wired together, nothing else.
 
 A request's way through the modules: middleware.py (admission.py checks Host, token and CORS;
-errors become OpenAI JSON; the access log), a front door in doors/ (intake.py reads and checks
-the body into a Call), relay.py (the Call to its provider; upstream.py does the I/O and maps
-its failures, streaming.py writes streams). Small routes: doors/models.py, health.py.
+errors become OpenAI JSON, or Anthropic's under /v1/messages; the access log), a front door in
+doors/ (intake.py reads and checks the body into a Call), relay.py (the Call to its provider;
+upstream.py does the I/O and maps its failures, streaming.py writes streams). The Messages door
+(doors/messages.py) bridges through chat and writes its own answers. Small routes:
+doors/models.py, health.py.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from aiohttp import web
 from aoa_proxy.appkeys import CORS, RECORD, RUNTIME, SELF_GUARDED
 from aoa_proxy.config import Settings
 from aoa_proxy.doors.chat import chat_completions
+from aoa_proxy.doors.messages import count as count_message_tokens
+from aoa_proxy.doors.messages import messages
 from aoa_proxy.doors.models import get_model, list_all
 from aoa_proxy.doors.openai_misc import completions, embeddings
 from aoa_proxy.doors.responses import (
@@ -45,6 +49,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_get("/v1/responses/{response_id}", get_response)
     app.router.add_delete("/v1/responses/{response_id}", delete_response)
     app.router.add_get("/v1/responses/{response_id}/input_items", list_input_items)
+    app.router.add_post("/v1/messages", messages)  # Anthropic; `?beta=true` is the same route
+    app.router.add_post("/v1/messages/count_tokens", count_message_tokens)
     app.router.add_get("/v1/models", list_all)
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.on_response_prepare.append(harden)

@@ -119,6 +119,7 @@ def key_or_empty(
         bearer_token(headers.get("Authorization"))
         or headers.get("api-key", "").strip()
         or headers.get("x-goog-api-key", "").strip()
+        or headers.get("x-api-key", "").strip()  # Anthropic clients
     )
 
 

@@ -1,4 +1,5 @@
-"""The gateway's one middleware: admission, OpenAI-format errors, the access log and live view."""
+"""The gateway's one middleware: admission, errors in the route's dialect (OpenAI's; Anthropic's
+under /v1/messages), the access log and live view."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from aoa_proxy.accesslog import log_request
 from aoa_proxy.admission import admit
 from aoa_proxy.appkeys import CORS, RECORD, RUNTIME
 from aoa_proxy.config import Settings
+from aoa_proxy.doors.messages import PATH_PREFIX as MESSAGES_PATH
+from aoa_proxy.doors.messages import messages_error_response
 from aoa_proxy.errors import AoaError, MethodNotAllowed, NotFound
 from aoa_proxy.hardening import loggable
 from aoa_proxy.intake import too_large
@@ -38,10 +41,10 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         if response is None:
             response = await handler(request)
     except AoaError as exc:
-        response = error_response(exc)
+        response = _render(request, exc)
         rec.error = exc.message
     except web.HTTPException as exc:
-        response = error_response(_from_http_exception(request, exc, settings))
+        response = _render(request, _from_http_exception(request, exc, settings))
         rec.error = exc.reason
     except (asyncio.CancelledError, ConnectionResetError):
         rec.status = 499  # client went away
@@ -49,7 +52,7 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
         raise
     except Exception:
         log.exception("unexpected error on %s %s", request.method, loggable(request.path))
-        response = error_response(AoaError("The gateway hit an unexpected error; see its log"))
+        response = _render(request, AoaError("The gateway hit an unexpected error; see its log"))
         rec.error = "internal error"
     if origin is not None:
         cors = request.get(CORS)
@@ -83,6 +86,13 @@ def _from_http_exception(
     if exc.status == 413:
         return too_large(settings.max_body_bytes)
     return AoaError(exc.reason or "request failed", status=exc.status, code=None)
+
+
+def _render(request: web.Request, exc: AoaError) -> web.Response:
+    """The error in the client's dialect: Anthropic's for the Messages routes, else OpenAI's."""
+    if request.path == MESSAGES_PATH or request.path.startswith(MESSAGES_PATH + "/"):
+        return messages_error_response(exc)
+    return error_response(exc)
 
 
 def error_response(exc: AoaError) -> web.Response:

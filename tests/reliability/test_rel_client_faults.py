@@ -164,3 +164,33 @@ async def test_slow_reader_pushes_back_to_the_upstream(
         assert tail.endswith(b"data: [DONE]\n\n")
         assert got >= total
         resp.release()
+
+
+async def test_messages_stream_disconnect_cancels_upstream_and_its_pinger(
+    upstream: FakeUpstream, start_gateway: StartGateway
+) -> None:
+    """A Claude Code stream dropped mid-answer: the upstream connection closes at once and
+    the stream's pinger task goes with it (tasks back to the baseline), logged as 499."""
+    watch = Watch()
+    upstream.responder = watch.respond
+    gw = await start_gateway(provider_env("openai", upstream.url))
+    tasks0, fds0 = await _baseline(gw.url)
+    body = {"model": "m", "max_tokens": 9, "messages": BODY["messages"], "stream": True}
+    for n in range(1, 6):
+        async with aiohttp.ClientSession() as s:
+            resp = await s.post(gw.url + "/v1/messages", json=body)
+            assert resp.status == 200
+            assert (await resp.content.readline()) == b"event: message_start\n"
+            resp.close()
+        assert await async_wait_until(lambda n=n: watch.closed == n, timeout=5), watch.closed
+    assert gw.runtime.recent[-1].status == 499
+
+    async def settled() -> bool:
+        return len(asyncio.all_tasks()) <= tasks0 + 2 and open_fds() <= fds0 + 4
+
+    ok = False
+    for _ in range(250):
+        if ok := await settled():
+            break
+        await asyncio.sleep(0.02)
+    assert ok, (tasks0, len(asyncio.all_tasks()), fds0, open_fds())

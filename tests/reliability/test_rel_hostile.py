@@ -3,6 +3,8 @@ wrong access tokens are all refused, and nothing changes (no upstream call, same
 
 from __future__ import annotations
 
+import json
+
 import aiohttp
 import pytest
 
@@ -173,3 +175,29 @@ async def test_loopback_host_headers_are_served(start_gateway, upstream, host):
     gw = await _gateway(start_gateway, upstream, token=False)
     status, _, data = await _call(gw, "GET", "/v1/models", {"Host": host})
     assert status == 200, (host, data)
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "wrong", f"{ACCESS_TOKEN}x", ACCESS_TOKEN[:-1], f"Bearer {ACCESS_TOKEN}", SERVER_KEY],
+)
+async def test_messages_route_refuses_a_wrong_x_api_key(start_gateway, upstream, key):
+    """x-api-key is checked like the bearer on the Anthropic routes; refusals in their shape."""
+    gw = await _gateway(start_gateway, upstream, token=True)
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    for path in ("/v1/messages", "/v1/messages/count_tokens"):
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(gw.url + path, json=body, headers={"x-api-key": key}) as r,
+        ):
+            data = await r.read()
+        assert r.status == 401, (key, path, data)
+        assert json.loads(data)["error"]["type"] == "authentication_error"
+        assert ACCESS_TOKEN.encode() not in data and SERVER_KEY.encode() not in data
+    assert upstream.received == []
+    origin = {"x-api-key": ACCESS_TOKEN, "Origin": "https://evil.example"}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(gw.url + "/v1/messages", json=body, headers=origin) as r,
+    ):
+        assert r.status == 200  # the token is the permission, as with the bearer

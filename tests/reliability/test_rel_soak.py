@@ -69,6 +69,40 @@ MIX: list[tuple[str, str, str, dict[str, Any] | None, int, bool]] = [
         200,
         True,
     ),
+    (
+        "messages",
+        "POST",
+        "/v1/messages",
+        {"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]},
+        200,
+        False,
+    ),
+    (
+        "messages-stream",
+        "POST",
+        "/v1/messages",
+        {
+            "model": "m",
+            "max_tokens": 9,
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+        },
+        200,
+        True,
+    ),
+    (
+        "messages-cut",
+        "POST",
+        "/v1/messages",
+        {
+            "model": "cut",
+            "max_tokens": 9,
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+        },
+        200,
+        True,
+    ),
 ]
 
 
@@ -93,7 +127,12 @@ async def _one(
         return f"{kind}: status {r.status}: {data[:200]!r}"
     if b"Traceback" in data:
         return f"{kind}: traceback"
-    if streams:
+    if streams and kind.startswith("messages"):  # Anthropic's events, not chat chunks
+        last = data.rstrip().rsplit(b"\n\n", 1)[-1]
+        want_last = b"event: error\n" if kind == "messages-cut" else b"event: message_stop\n"
+        if not last.startswith(want_last):
+            return f"{kind}: stream ended with {last[:80]!r}"
+    elif streams:
         if kind == "injected-cut":
             if b'"error"' not in data.rsplit(b"data: ", 1)[-1] or b"data: [DONE]" in data:
                 return f"{kind}: no error event"

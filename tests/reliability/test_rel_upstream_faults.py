@@ -373,3 +373,42 @@ async def test_huge_answer_arrives_whole(faulty, kind, stream):
 
 async def _noop() -> AsyncIterator[None]:
     yield None
+
+
+# ------------------------------------------------------------------ the Messages door
+
+# Our status -> what an Anthropic client sees (bridges/messages_response.py ERROR_TYPES).
+ANTHROPIC_STATUS = {502: 500, 503: 529}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("kind", KINDS)
+async def test_upstream_fault_on_messages_speaks_anthropic(faulty, kind, fault, stream):
+    """The same faults behind POST /v1/messages: an Anthropic error with a request-id, or a
+    stream that ends with one `error` event and no message_stop."""
+    responder, status = FAULTS[fault]
+    if fault in STREAM_ONLY and not stream:
+        pytest.skip("a whole answer cannot be a truncated stream")
+    url = await faulty(kind, responder)
+    body = {**body_for(kind, "m", stream), "max_tokens": 50}
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(url + "/v1/messages", json=body, timeout=aiohttp.ClientTimeout(total=30)) as r,
+    ):
+        got, headers, data = r.status, {k.lower(): v for k, v in r.headers.items()}, await r.read()
+    assert b"Traceback" not in data and SERVER_KEY.encode() not in data
+    if got == 200:
+        assert stream, data[:300]
+        events = [e for e in data.split(b"\n\n") if e.strip()]
+        assert events[-1].startswith(b"event: error\n"), events[-1][:300]
+        assert b"event: message_stop" not in data
+        assert status in (502, 504)
+        return
+    assert got == ANTHROPIC_STATUS.get(status, status), (got, data[:300])
+    err = json.loads(data)
+    assert err["type"] == "error" and err["request_id"] == headers["request-id"], err
+    assert isinstance(err["error"]["message"], str) and err["error"]["message"]
+    if fault == "429 with retry-after":
+        assert headers.get("retry-after") == "7"
+        assert err["error"]["type"] == "rate_limit_error"
