@@ -24,6 +24,12 @@ class Column:
     reason: str = ""  # why unavailable
     streams: bool = True
     concurrency: tuple[int, ...] = (1, 16, 64)
+    path: str = "/v1/chat/completions"
+    body: bytes | None = None  # None: the chat request in bench/load.py
+
+
+# A small non-streaming Responses request, the Responses columns' counterpart of the chat one.
+RESPONSES_BODY = b'{"model":"gpt-4o-mini","input":"Say hello","max_output_tokens":16,"store":false}'
 
 
 def _py(name: str) -> list[str]:
@@ -147,6 +153,30 @@ def aoa_three(tmp: Path, upstream: int, cores: str | None) -> Column:
     )
     server = Server("aoa-3p", _aoa_argv(), port, tmp / "aoa-3p.log", env, cores)
     return Column("aoa-3p", "aoa, 3 providers", server)
+
+
+def aoa_responses(tmp: Path, upstream: int, cores: str | None, *, gemini: bool) -> Column:
+    """POST /v1/responses: passed through to an upstream that speaks it (openai), or bridged
+    Responses -> chat -> Gemini. Whole answers only (the stream client reads chat chunks)."""
+    port = free_port()
+    if gemini:
+        key, title = "aoa-resp-gemini", "aoa Responses → Gemini (bridged)"
+        provider = {
+            "AOA_TYPE": "gemini",
+            "GEMINI_ENDPOINT": f"http://127.0.0.1:{upstream}",
+            "GEMINI_API_KEY": "bench-server-key",
+            "GEMINI_MODEL_ALIAS": f"{MODEL}:gemini-2.0-flash",
+        }
+    else:
+        key, title = "aoa-resp", "aoa Responses pass-through"
+        provider = {
+            "AOA_TYPE": "openai",
+            "OPENAI_ENDPOINT": f"http://127.0.0.1:{upstream}/v1",
+            "OPENAI_API_KEY": "bench-server-key",
+        }
+    env = clean_env({"AOA_PORT": str(port), "AOA_LOG_LEVEL": "INFO", **provider})
+    server = Server(key, _aoa_argv(), port, tmp / f"{key}.log", env, cores)
+    return Column(key, title, server, streams=False, path="/v1/responses", body=RESPONSES_BODY)
 
 
 def aoa_gemini(tmp: Path, upstream: int, cores: str | None) -> Column:

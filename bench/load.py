@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -54,7 +55,12 @@ def have_wrk() -> bool:
 
 
 def run_wrk(
-    url: str, conns: int, seconds: int, core: str | None, tick: Callable[[], None]
+    url: str,
+    conns: int,
+    seconds: int,
+    core: str | None,
+    tick: Callable[[], None],
+    body: bytes | None = None,
 ) -> PlainResult:
     """One wrk run; `tick` is called about every 50 ms while it runs (for RSS sampling)."""
     argv = pin_prefix(core) + [
@@ -68,7 +74,8 @@ def run_wrk(
         str(LUA),
         url,
     ]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env = {**os.environ, "BENCH_BODY": body.decode()} if body is not None else None
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     try:
         while proc.poll() is None:
             tick()
@@ -98,7 +105,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-async def plain_load(url: str, conns: int, count: int, seconds: float = 30.0) -> PlainResult:
+async def plain_load(
+    url: str, conns: int, count: int, seconds: float = 30.0, body: bytes = BODY
+) -> PlainResult:
     """`count` POSTs over `conns` keep-alive connections, or fewer if `seconds` run out first
     (smoke mode, or when wrk is missing)."""
     latencies: list[float] = []
@@ -114,7 +123,7 @@ async def plain_load(url: str, conns: int, count: int, seconds: float = 30.0) ->
                 left -= 1
                 t0 = time.perf_counter()
                 try:
-                    async with session.post(url, data=BODY, headers=HEADERS) as r:
+                    async with session.post(url, data=body, headers=HEADERS) as r:
                         await r.read()
                         ok = r.status == 200
                 except aiohttp.ClientError:

@@ -8,6 +8,7 @@ Routing is by path and body, never by configuration of the proxy in front:
 - POST path with ":streamGenerateContent" -> Gemini SSE (\\r\\n\\r\\n separated, no [DONE])
 - POST path with ":generateContent"       -> Gemini JSON
 - POST with "stream": true in the body     -> OpenAI SSE chunks, then [DONE]
+- POST path ending in "/responses"          -> an OpenAI Response (native Responses upstream)
 - any other POST                           -> an OpenAI chat.completion
 
 Every streamed chunk's text is `ts:<CLOCK_MONOTONIC ns>` taken as it is written, so a client on the
@@ -36,6 +37,12 @@ _GEMINI_JSON = (
     b'"candidatesTokenCount":7,"totalTokenCount":16},"modelVersion":"gemini-2.0-flash",'
     b'"responseId":"bench"}'
 )
+_RESPONSE_JSON = (
+    b'{"id":"resp_bench","object":"response","created_at":1700000000,"status":"completed",'
+    b'"model":"gpt-4o-mini","output":[{"type":"message","id":"msg_bench","status":"completed",'
+    b'"role":"assistant","content":[{"type":"output_text","text":"Hello from the mock upstream.",'
+    b'"annotations":[]}]}],"usage":{"input_tokens":9,"output_tokens":7,"total_tokens":16}}'
+)
 _HEALTH_JSON = b'{"status":"ok"}'
 
 
@@ -48,6 +55,7 @@ def _whole(body: bytes, status: bytes = b"200 OK") -> bytes:
 
 _RESP_OPENAI = _whole(_OPENAI_JSON)
 _RESP_GEMINI = _whole(_GEMINI_JSON)
+_RESP_RESPONSE = _whole(_RESPONSE_JSON)
 _RESP_HEALTH = _whole(_HEALTH_JSON)
 _RESP_BAD = _whole(b'{"error":{"message":"bad request"}}', b"400 Bad Request")
 _SSE_HEAD = (
@@ -150,6 +158,8 @@ class MockProtocol(asyncio.Protocol):
             self._start_stream(gemini=True)
         elif b":generateContent" in path:
             self.transport.write(_RESP_GEMINI)
+        elif path.endswith(b"/responses"):
+            self.transport.write(_RESP_RESPONSE)
         elif _STREAM_FLAG.search(body):
             self._start_stream(gemini=False)
         else:

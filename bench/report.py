@@ -297,6 +297,11 @@ def _targets(by: dict[str, Measured], prof: Profile) -> list[str]:
         if gem.stream_count and aoa.stream_count:
             v = _ratio(gem.stream_cpu_s / gem.stream_count, aoa.stream_cpu_s / aoa.stream_count)
             add("Gemini translation CPU ≤ 1.5× pass-through (streams)", v, v <= 1.5, 2, "×")
+    for key, what in (("aoa-resp", "pass-through"), ("aoa-resp-gemini", "bridged to Gemini")):
+        resp = by.get(key)
+        if resp is not None and resp.ok:  # reported beside chat; no target set
+            v = _ratio(cpu_per_1k(resp), cpu_per_1k(aoa))
+            checks.append((f"Responses {what}: CPU vs chat pass-through", f"{v:.2f}×", None))
     add("idle RSS ≤ 45 MiB", aoa.rss_idle / MIB, aoa.rss_idle / MIB <= 45, 1, " MiB")
     add("peak RSS ≤ 80 MiB at c=64", aoa.rss_peak / MIB, aoa.rss_peak / MIB <= 80, 1, " MiB")
     v = _median(aoa.startup_s)

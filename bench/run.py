@@ -29,6 +29,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make `import bench` work
 
 from bench import columns as cols
 from bench.load import (
+    BODY,
     PlainResult,
     StreamResult,
     have_wrk,
@@ -217,6 +218,8 @@ def _measure(
         cols.aoa(tmp, up, sut_core),
         cols.aoa_three(tmp, up, sut_core),
         cols.aoa_gemini(tmp, up, sut_core),
+        cols.aoa_responses(tmp, up, sut_core, gemini=False),
+        cols.aoa_responses(tmp, up, sut_core, gemini=True),
         # Scaling: one core is busy with wrk and the mock, so both of these float on both cores.
         cols.aoa(tmp, up, None, workers=1, pinned=False),
         cols.aoa(tmp, up, None, workers=2, pinned=False),
@@ -265,13 +268,17 @@ def say(text: str) -> None:
 
 def _url(m: Measured) -> str:
     assert m.col.server is not None
-    return f"http://127.0.0.1:{m.col.server.port}/v1/chat/completions"
+    return f"http://127.0.0.1:{m.col.server.port}{m.col.path}"
+
+
+def _body(m: Measured) -> bytes:
+    return m.col.body if m.col.body is not None else BODY
 
 
 def _warm_up(m: Measured, chunks: int) -> None:
     """A few requests and one stream: proves the column works before it is timed."""
     try:
-        r = run_async(plain_load(_url(m), 4, 40))
+        r = run_async(plain_load(_url(m), 4, 40, body=_body(m)))
         if r.errors:
             raise RuntimeError(f"{r.errors} of {r.requests} warm-up requests failed")
         if m.col.streams:
@@ -292,9 +299,11 @@ def _plain_round(m: Measured, prof: Profile, use_wrk: bool, load_core: str | Non
             pids = m.col.server.pids()
             cpu0 = cpu_seconds(pids)
             if use_wrk:
-                res = run_wrk(url, conns, prof.seconds, load_core, m.sample_rss)
+                res = run_wrk(url, conns, prof.seconds, load_core, m.sample_rss, m.col.body)
             else:
-                res = run_async(plain_load(url, conns, prof.counts[conns], prof.seconds))
+                res = run_async(
+                    plain_load(url, conns, prof.counts[conns], prof.seconds, body=_body(m))
+                )
             m.sample_rss()
             if conns >= 16:
                 m.cpu_s += cpu_seconds(pids) - cpu0
