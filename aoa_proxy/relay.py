@@ -19,15 +19,17 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from aoa_proxy.bridges.responses_answer import failed_event
+from aoa_proxy.bridges.responses_events import sse_event
 from aoa_proxy.credentials import is_rate_limit_header
 from aoa_proxy.errors import AoaError, UpstreamError, UpstreamUnreachable
 from aoa_proxy.hardening import loggable, redact
 from aoa_proxy.jsonutil import dumps, loads
-from aoa_proxy.providers import Call, Provider, ProviderKind
+from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
 from aoa_proxy.runtime import RequestRecord, Runtime
 from aoa_proxy.schema import AnswerChunk
 from aoa_proxy.sse import iter_data
-from aoa_proxy.streaming import note_usage, relay_stream, write_chunks
+from aoa_proxy.streaming import Ending, note_usage, relay_stream, write_chunks
 from aoa_proxy.upstream import (
     FAULTS,
     Stage,
@@ -99,7 +101,8 @@ async def relay(
             )
         if provider.kind is ProviderKind.PASSTHROUGH:
             if is_sse:
-                return await relay_stream(request, upstream, passed, rec)
+                ending = _responses_ending(call) if call.endpoint is Endpoint.RESPONSES else None
+                return await relay_stream(request, upstream, passed, rec, ending)
             payload = await read_answer(upstream, provider.label)
             return _passthrough_answer(request, payload, upstream.status, passed, rec, provider)
         if call.stream_answer and is_sse:
@@ -221,3 +224,12 @@ def _pass_header(name: str) -> bool:
 def _shown_type(content_type: str) -> str:
     """An upstream's Content-Type, short and printable, for an error message."""
     return loggable(content_type[:60]) or "no content type"
+
+
+def _responses_ending(call: Call) -> Ending:
+    """A native Responses stream ends in its own dialect: `response.failed`, never chat's frame."""
+
+    def ending(tail: bytes, error: AoaError) -> bytes:
+        return sse_event(failed_event(tail, error, call.upstream_model))
+
+    return ending

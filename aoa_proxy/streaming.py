@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -41,14 +41,20 @@ def _sse_response(request: web.Request, status: int, headers: dict[str, str]) ->
     )
 
 
+# (the stream's tail, the error) -> the last event, in the client's dialect.
+Ending = Callable[[bytes, AoaError], bytes]
+
+
 async def relay_stream(
     request: web.Request,
     upstream: aiohttp.ClientResponse,
     headers: dict[str, str],
     rec: RequestRecord,
+    ending: Ending | None = None,
 ) -> web.StreamResponse:
     """Forward each upstream SSE event, bytes unchanged, the moment it is complete; end with an
-    error event if the stream is cut off, malformed or unfinished."""
+    error event if the stream is cut off, malformed or unfinished (`ending` writes it in the
+    client's dialect; chat's `data: {"error": ...}` otherwise)."""
     response = _sse_response(request, upstream.status, headers)
     rec.status = upstream.status
     await response.prepare(request)
@@ -59,19 +65,23 @@ async def relay_stream(
             if ready:
                 await response.write(ready)
             if gate.problem:
-                await _write_stream_error(response, gate.tail, gate.problem)
+                await _write_stream_error(response, gate.tail, gate.problem, ending)
                 rec.error = "malformed stream"
                 return response
         ready = gate.finish()
         if ready:
             await response.write(ready)
     except FAULTS as exc:
-        await _write_stream_error(response, gate.tail, failure(exc, "", Stage.RELAYED_STREAM))
+        err = failure(exc, "", Stage.RELAYED_STREAM)
+        await _write_stream_error(response, gate.tail, err, ending)
         rec.error = "stream cut"
         return response
     if gate.problem or not gate.done:
         await _write_stream_error(
-            response, gate.tail, gate.problem or "The upstream stream ended before [DONE]"
+            response,
+            gate.tail,
+            gate.problem or "The upstream stream ended before [DONE]",
+            ending,
         )
         rec.error = "stream ended early"
     else:
@@ -81,12 +91,13 @@ async def relay_stream(
 
 
 async def _write_stream_error(
-    response: web.StreamResponse, tail: bytes, error: str | AoaError
+    response: web.StreamResponse, tail: bytes, error: str | AoaError, ending: Ending | None
 ) -> None:
     err = UpstreamUnreachable(error) if isinstance(error, str) else error
     lead = b"" if not tail or tail.endswith(b"\n\n") else b"\n\n"
+    last = ending(tail, err) if ending is not None else frame(err.payload())
     with contextlib.suppress(ConnectionResetError):
-        await response.write(lead + frame(err.payload()))
+        await response.write(lead + last)
 
 
 async def write_chunks(

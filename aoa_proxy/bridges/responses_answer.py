@@ -11,6 +11,7 @@ Wire reference: https://platform.openai.com/docs/api-reference/responses/object
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import string
 import time
@@ -431,3 +432,32 @@ def _bytes(entry: Mapping[str, Any]) -> list[int]:
         return list(raw)
     token = entry.get("token")
     return list(token.encode()) if isinstance(token, str) else []
+
+
+_RESPONSE_ID = re.compile(rb'"id"\s*:\s*"(resp_[^"]{1,200})"')
+_SEQUENCE = re.compile(rb'"sequence_number"\s*:\s*(\d{1,12})')
+
+
+def failed_event(tail: bytes, error: BaseException, model: str) -> dict[str, Any]:
+    """A native Responses stream cut off mid-way: the `response.failed` event that ends it.
+
+    Built from the relayed stream's tail alone (its response id and last sequence number), so a
+    client sees the Responses dialect's own ending instead of chat's error frame.
+    """
+    ids = _RESPONSE_ID.findall(tail)
+    numbers = _SEQUENCE.findall(tail)
+    response: dict[str, Any] = {
+        "id": ids[-1].decode() if ids else f"resp_{secrets.token_hex(16)}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "failed",
+        "error": failure(error),
+        "incomplete_details": None,
+        "model": model,
+        "output": [],
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+    }
+    sequence = int(numbers[-1]) + 1 if numbers else 0
+    return {"type": "response.failed", "sequence_number": sequence, "response": response}
