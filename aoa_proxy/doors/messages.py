@@ -29,15 +29,13 @@ from aoa_proxy.errors import AoaError, RequestError, UpstreamError, UpstreamUnre
 from aoa_proxy.intake import parse_body, pick_key, read_body
 from aoa_proxy.jsonutil import dumps
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
-from aoa_proxy.relay import error_for, pass_headers
+from aoa_proxy.relay import error_for, open_upstream, pass_headers
 from aoa_proxy.routing import Route, Rule
 from aoa_proxy.runtime import RequestRecord, Runtime, Snapshot
 from aoa_proxy.sse import iter_data
 from aoa_proxy.streaming import note_usage
 from aoa_proxy.upstream import (
     FAULTS,
-    Stage,
-    failure,
     fetch_bytes,
     read_answer,
     read_error_body,
@@ -219,14 +217,7 @@ async def _answer(
             return await write_stream(request, provider.respond_stream(call), mcall, {}, rec, "")
         return _message(provider.respond(call), mcall, {}, rec)
     if upstream is None:
-        session = rt.session(provider)
-        ureq = await provider.build_request(call, fetch_bytes(session))
-        try:
-            upstream = await session.request(
-                ureq.method, ureq.url, headers=ureq.headers, data=ureq.body
-            )
-        except FAULTS as exc:
-            raise failure(exc, provider.label, Stage.OPEN) from None
+        upstream = await open_upstream(rt, provider, call)
     keys = (*provider.server_keys, call.key)
     try:
         passed = pass_headers(upstream.headers)

@@ -38,7 +38,7 @@ from aoa_proxy.intake import key_or_empty, parse_body, read_body, validate
 from aoa_proxy.jsonutil import dumps
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
 from aoa_proxy.providers.openai_compat import OpenAICompatProvider
-from aoa_proxy.relay import error_for, pass_headers
+from aoa_proxy.relay import error_for, open_upstream, pass_headers
 from aoa_proxy.response_store import ResponseStore, Stored, input_items
 from aoa_proxy.runtime import RequestRecord, Runtime
 from aoa_proxy.schema import AnswerChunk
@@ -48,7 +48,6 @@ from aoa_proxy.upstream import (
     FAULTS,
     Stage,
     failure,
-    fetch_bytes,
     read_answer,
     read_error_body,
     redacted,
@@ -264,14 +263,7 @@ class _Bridge:
                 return await self._stream(request, provider.respond_stream(call), {}, rec, ())
             return self._whole(dict(provider.respond(call)), rec)
         if upstream is None:
-            session = rt.session(provider)
-            ureq = await provider.build_request(call, fetch_bytes(session))
-            try:
-                upstream = await session.request(
-                    ureq.method, ureq.url, headers=ureq.headers, data=ureq.body
-                )
-            except FAULTS as exc:
-                raise failure(exc, provider.label, Stage.OPEN) from None
+            upstream = await open_upstream(rt, provider, call)
         keys = (*provider.server_keys, call.key)
         try:
             passed = pass_headers(upstream.headers)

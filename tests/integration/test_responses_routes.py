@@ -136,7 +136,7 @@ async def test_the_demo_answers_through_the_bridge(start_gateway: StartGateway) 
     assert final.status == "completed" and final.output_text
 
 
-async def test_a_native_stream_cut_is_an_error_the_sdk_raises(
+async def test_a_native_stream_cut_ends_with_response_failed(
     upstream: FakeUpstream, start_gateway: StartGateway
 ) -> None:
     async def answer(request: web.Request, rec: Received) -> web.StreamResponse:
@@ -151,12 +151,14 @@ async def test_a_native_stream_cut_is_an_error_the_sdk_raises(
     upstream.responder = answer
     gw = await start_gateway({"AOA_TYPE": "openai", "OPENAI_ENDPOINT": upstream.url})
     stream = await gw.client().responses.create(model="gpt-5", input="x", stream=True)
-    seen = []
-    with pytest.raises(openai.APIError) as caught:
-        async for event in stream:
-            seen.append(event.type)
-    assert seen == ["response.created"]
-    assert "broke off" in caught.value.message
+    events = [event async for event in stream]
+    assert [e.type for e in events] == ["response.created", "response.failed"]
+    failed = events[-1]
+    assert failed.type == "response.failed"  # built from the relayed tail: id, next number
+    assert failed.sequence_number == 1 and failed.response.id == NATIVE["id"]
+    assert failed.response.status == "failed" and failed.response.error is not None
+    assert failed.response.error.code == "server_error"
+    assert "broke off" in failed.response.error.message
 
 
 async def test_a_gemini_error_before_the_first_event_keeps_its_status(
