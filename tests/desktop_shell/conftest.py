@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import select
 import shutil
 import signal
 import stat
@@ -29,6 +28,7 @@ import pytest
 from aiohttp import web
 
 from tests.support import free_port, wait_for
+from tests.xserver import start_trayer, start_xvfb, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -432,53 +432,6 @@ def _docked_icon(display: str, pid: int) -> tuple[int, int, int, int] | None:
         d.close()
 
 
-def _start_xvfb(procs: list[subprocess.Popen[bytes]]) -> str:
-    """Start Xvfb on a display number it picks itself (-displayfd), so two test runs at once
-    can never share a server; returns ":N"."""
-    read_end, write_end = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    procs.append(proc)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        ready, _w, _x = select.select([pipe], [], [], 15)
-        number = pipe.readline().strip() if ready else b""
-    if not number:
-        raise AssertionError("Xvfb did not report its display number")
-    return f":{number.decode()}"
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    if proc.stdout is not None:
-        proc.stdout.close()
-
-
-def _x_ready(display: str) -> bool:
-    out = subprocess.run(["xdpyinfo", "-display", display], capture_output=True, timeout=10)
-    return out.returncode == 0
-
-
-def _panel_up(display: str) -> bool:
-    out = subprocess.run(
-        ["xdotool", "search", "--name", "^panel$"],
-        env={**os.environ, "DISPLAY": display},
-        capture_output=True,
-        timeout=10,
-    )
-    return out.returncode == 0 and bool(out.stdout.strip())
-
-
 _BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
@@ -510,8 +463,7 @@ def desktop() -> Iterator[Desktop]:
         pytest.skip("desktop tests need PyGObject with GTK 3 (pip install 'aoa[gtk]')")
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        display = _start_xvfb(procs)
-        wait_for(f"Xvfb on {display}", lambda: _x_ready(display), 15)
+        display = start_xvfb(procs, "1024x768x24")
         # A bus without service activation: nothing (gnome-keyring, its GUI prompter) starts
         # behind the tests' back and pops up windows on this display.
         config = Path(tempfile.mkdtemp(prefix="aoa-bus-")) / "bus.conf"
@@ -525,24 +477,7 @@ def desktop() -> Iterator[Desktop]:
         assert bus_proc.stdout is not None
         bus = bus_proc.stdout.readline().decode().strip()
         assert bus, "dbus-daemon printed no address"
-        for attempt in (1, 2):  # trayer sometimes never maps its panel: retry once, then fail
-            trayer = subprocess.Popen(
-                [
-                    "trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
-                    "--height", "32", "--transparent", "false", "--tint", "0x444444",
-                ],
-                env={**os.environ, "DISPLAY": display},
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            procs.append(trayer)
-            try:
-                wait_for("trayer's panel window", lambda: _panel_up(display), 10)
-                break
-            except AssertionError:
-                _stop(trayer)
-                if attempt == 2:
-                    pytest.fail("trayer started but its panel window never appeared")
+        start_trayer(procs, display)
         log = Path(tempfile.mkdtemp(prefix="aoa-notify-")) / "notifications.jsonl"
         daemon = subprocess.Popen(
             [sys.executable, "-m", "tests.desktop_shell.notify_daemon", str(log)],
@@ -557,4 +492,4 @@ def desktop() -> Iterator[Desktop]:
         yield Desktop(display, bus, procs, log)
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)

@@ -22,6 +22,7 @@ import pytest
 
 from tests.i18n.conftest import ROOT, clean_env
 from tests.support import free_port, wait_for
+from tests.xserver import start_trayer, start_xvfb, stop
 
 pytestmark = pytest.mark.desktop
 SHOTS = ROOT / "docs" / "screenshots"
@@ -62,23 +63,6 @@ class Screen:
         return path.read_bytes() if path.exists() else b""
 
 
-def _free_display() -> str:
-    for n in range(50, 100):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return f":{n}"
-    pytest.skip("no free X display number")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture
 def screen() -> Iterator[Screen]:
     missing = [tool for tool in TOOLS if shutil.which(tool) is None]
@@ -88,46 +72,14 @@ def screen() -> Iterator[Screen]:
         import gi  # type: ignore[import-untyped,unused-ignore]  # noqa: F401
     except ImportError:
         pytest.skip("PyGObject is not installed: the tray has no menu to photograph")
-    display = _free_display()
     procs: list[subprocess.Popen[bytes]] = []
-    env = {**os.environ, "DISPLAY": display}
     try:
-        procs.append(
-            subprocess.Popen(
-                ["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        wait_for(
-            "Xvfb",
-            lambda: (
-                subprocess.run(
-                    ["xdpyinfo", "-display", display], capture_output=True, check=False
-                ).returncode
-                == 0
-            ),
-            SLOW,
-        )
-        procs.append(
-            subprocess.Popen(
-                ["trayer", "--edge", "top", "--align", "right", "--widthtype", "request"]
-                + ["--height", "32", "--transparent", "false", "--tint", "0x444444"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        probe = Screen(display, "")
-        panel = wait_for(
-            "trayer's panel",
-            lambda: probe.run("xdotool", "search", "--name", "^panel$").split()[:1],
-            SLOW,
-        )[0]
+        display = start_xvfb(procs)
+        panel = start_trayer(procs, display)
         yield Screen(display, panel)
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
 
 
 def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
@@ -218,7 +170,7 @@ def _photograph_menu(screen: Screen, language: str, tmp_path: Path) -> Path:
         assert app.wait(30) == 0
         return shot
     finally:
-        _stop(app)
+        stop(app)
         log.close()
 
 

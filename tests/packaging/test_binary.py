@@ -10,7 +10,6 @@ and recorded as junit properties (measured, never asserted).
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -27,6 +26,7 @@ from PIL import Image
 from tests.packaging.conftest import CLEAN_ENV, ROOT, http_status
 from tests.secret_service import PrivateKeyring
 from tests.support import free_port, wait_for
+from tests.xserver import start_trayer, start_xvfb, stop
 
 pytestmark = [
     pytest.mark.slow,
@@ -192,42 +192,6 @@ class Screen:
         return done.stdout if done.returncode == 0 else ""
 
 
-def _start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    """Xvfb on a display number it picks itself (-displayfd), so parallel jobs never collide."""
-    read_end, write_end = os.pipe()
-    xvfb = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-        pass_fds=(write_end,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write_end)
-    number = b""
-    with os.fdopen(read_end, "rb") as pipe:
-        ready, _, _ = select.select([pipe], [], [], 30)
-        if ready:
-            number = pipe.readline().strip()
-    if not number.isdigit():
-        _stop(xvfb)
-        raise AssertionError("Xvfb did not report its display number")
-    return xvfb, f":{number.decode()}"
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
-TRAYER = [
-    "trayer", "--edge", "top", "--align", "right", "--widthtype", "request", "--height", "32",
-    "--transparent", "false", "--tint", "0x444444",
-]  # fmt: skip
-
-
 @pytest.fixture
 def screen(tmp_path: Path) -> Iterator[Screen]:
     missing = [tool for tool in TRAY_TOOLS if shutil.which(tool) is None]
@@ -235,37 +199,12 @@ def screen(tmp_path: Path) -> Iterator[Screen]:
         pytest.skip(f"missing {' '.join(missing)} (scripts/system-deps.sh installs them)")
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        xvfb, display = _start_xvfb()
-        procs.append(xvfb)
-        probe = Screen(display, "")
-        wait_for("Xvfb", lambda: bool(probe.run("xdpyinfo")) or xvfb.poll() is not None, 20)
-        assert xvfb.poll() is None, f"Xvfb on {display} exited with {xvfb.returncode}"
-        env = {**CLEAN_ENV, "DISPLAY": display}
-        trayer_log = tmp_path / "trayer.log"
-
-        def panel_id() -> str:
-            return probe.run("xdotool", "search", "--name", "^panel$")
-
-        for attempt in (1, 2):  # trayer now and then dies on start-up: retry it once
-            with trayer_log.open("wb") as sink:
-                trayer = subprocess.Popen(TRAYER, env=env, stdout=sink, stderr=subprocess.STDOUT)
-            procs.append(trayer)
-            deadline = time.monotonic() + 15
-            while not panel_id() and trayer.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if panel_id():
-                break
-            _stop(trayer)
-            if attempt == 2:
-                raise AssertionError(
-                    f"trayer showed no panel on {display} (exit {trayer.returncode}): "
-                    + trayer_log.read_text(errors="replace")[-1000:]
-                )
-        panel = probe.run("xdotool", "search", "--name", "^panel$").split()[0]
+        display = start_xvfb(procs)
+        panel = start_trayer(procs, display, CLEAN_ENV)
         yield Screen(display, panel)
     finally:
         for proc in reversed(procs):
-            _stop(proc)
+            stop(proc)
 
 
 def _docked_icon(screen: Screen) -> str | None:
