@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -23,8 +24,9 @@ from aiohttp import web
 from aoa_proxy.appkeys import RECORD, RUNTIME
 from aoa_proxy.bridges.messages_request import MessagesCall, count_tokens, to_chat_request
 from aoa_proxy.bridges.messages_response import new_request_id, to_anthropic_error, to_message
+from aoa_proxy.chat_chunks import answer_as_chunks, parse_chat_stream
 from aoa_proxy.dispatch import direct_call, note_refusal, relay_attempts
-from aoa_proxy.doors.messages_stream import as_chunks, chat_chunks, write_stream
+from aoa_proxy.doors.messages_stream import write_stream
 from aoa_proxy.errors import AoaError, RequestError, UpstreamError, UpstreamUnreachable
 from aoa_proxy.intake import parse_body, pick_key, read_body
 from aoa_proxy.jsonutil import dumps
@@ -226,8 +228,9 @@ async def _answer(
             raise error_for(provider, call, upstream.status, error_body, passed, keys)
         is_sse = upstream.content_type == "text/event-stream"
         if call.stream and is_sse:
+            chunks: AsyncIterator[Mapping[str, Any]]
             if provider.kind is ProviderKind.PASSTHROUGH:
-                chunks = chat_chunks(iter_data(upstream.content))
+                chunks = parse_chat_stream(iter_data(upstream.content))
             else:
                 chunks = provider.translate_stream(call, iter_data(upstream.content))
             return await write_stream(request, chunks, mcall, passed, rec, provider.label, keys)
@@ -239,7 +242,7 @@ async def _answer(
         if provider.kind is not ProviderKind.PASSTHROUGH:
             parsed = provider.translate_response(call, parsed)
         if call.stream:  # the upstream answered whole: one chunk-like pass through the stream
-            chunks = as_chunks(parsed)
+            chunks = answer_as_chunks(parsed)
             return await write_stream(request, chunks, mcall, passed, rec, "", keys)
         if not isinstance(parsed, dict) or not isinstance(parsed.get("choices"), list):
             raise UpstreamUnreachable(f"{provider.label} sent an answer that is no chat answer")

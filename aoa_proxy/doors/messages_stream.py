@@ -2,8 +2,7 @@
 
 `write_stream` feeds one MessagesStream (bridges/messages_stream.py) and writes its events as
 SSE; a pinger task writes `ping` while the upstream is silent; a failure after the start ends
-the stream with one `error` event (echoed keys masked). `chat_chunks` parses a pass-through chat
-stream, `as_chunks` turns a whole answer into one chunk.
+the stream with one `error` event (echoed keys masked).
 """
 
 from __future__ import annotations
@@ -14,14 +13,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from aoa_proxy.appkeys import CORS
 from aoa_proxy.bridges.messages_request import MessagesCall
 from aoa_proxy.bridges.messages_response import new_request_id
 from aoa_proxy.bridges.messages_stream import MessagesStream, encode_event
-from aoa_proxy.errors import AoaError, UpstreamUnreachable
+from aoa_proxy.errors import AoaError
 from aoa_proxy.hardening import redact
 from aoa_proxy.runtime import RequestRecord
 from aoa_proxy.streaming import note_usage
@@ -32,36 +30,6 @@ log = logging.getLogger(__name__)
 # A `ping` event goes out after this many seconds without one from the upstream, so clients
 # and proxies do not time out an answer that is thinking (Anthropic sends them too).
 PING_INTERVAL: float = 10.0
-
-
-async def chat_chunks(events: AsyncIterator[bytes]) -> AsyncIterator[Any]:
-    """A pass-through chat stream's chunks; a stream that ends before [DONE] was cut."""
-    async for data in events:
-        if data == b"[DONE]":
-            return
-        if not data.strip():
-            continue
-        try:
-            yield orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamUnreachable("The upstream sent a stream event that is not JSON") from None
-    raise UpstreamUnreachable("The upstream stream ended before [DONE]")
-
-
-async def as_chunks(completion: Any) -> AsyncIterator[Any]:
-    """A whole chat answer as the chunks of a stream (a message's fields become its delta)."""
-    if not isinstance(completion, dict):
-        raise UpstreamUnreachable("The upstream sent an answer that is no chat answer")
-    choices = []
-    for choice in completion.get("choices") or []:
-        if isinstance(choice, dict):
-            delta = choice.get("message") or {}
-            tool_calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-            if isinstance(tool_calls, list):
-                tool_calls = [{**c, "index": i} for i, c in enumerate(tool_calls)]
-                delta = {**delta, "tool_calls": tool_calls}
-            choices.append({**choice, "delta": delta})
-    yield {**completion, "choices": choices}
 
 
 async def write_stream(

@@ -30,6 +30,7 @@ from aoa_proxy.bridges.responses import (
     to_chat,
     to_response,
 )
+from aoa_proxy.chat_chunks import answer_as_chunks, one_event, parse_chat_stream
 from aoa_proxy.dispatch import direct_call, note_refusal, relay_attempts
 from aoa_proxy.doors.chat import openai_door
 from aoa_proxy.errors import AoaError, NotFound, UpstreamError, UpstreamUnreachable
@@ -274,9 +275,11 @@ class _Bridge:
             translating = provider.kind is ProviderKind.TRANSLATING
             if call.stream and is_sse:
                 events = iter_data(upstream.content)
-                chunks = (
-                    provider.translate_stream(call, events) if translating else _chat_chunks(events)
-                )
+                chunks: AsyncIterator[Mapping[str, Any]]
+                if translating:
+                    chunks = provider.translate_stream(call, events)
+                else:
+                    chunks = parse_chat_stream(events)
                 return await self._stream(request, chunks, passed, rec, keys, provider.label)
             payload = await read_answer(upstream, provider.label)
             try:
@@ -286,14 +289,14 @@ class _Bridge:
                     f"{provider.label} sent an answer that is not JSON"
                 ) from None
             if call.stream and translating:  # answered whole: one event for its translator
-                chunks = provider.translate_stream(call, _one(payload))
+                chunks = provider.translate_stream(call, one_event(payload))
                 return await self._stream(request, chunks, passed, rec, keys, provider.label)
             completion = provider.translate_response(call, parsed) if translating else parsed
             if not isinstance(completion, Mapping):
                 raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON")
             if call.stream:  # a chat upstream that ignored `stream`: its answer as one chunk
                 return await self._stream(
-                    request, _as_chunks(completion), passed, rec, keys, provider.label
+                    request, answer_as_chunks(completion), passed, rec, keys, provider.label
                 )
             return self._whole(dict(completion), rec, passed)
         except UpstreamError as exc:
@@ -380,38 +383,3 @@ class _Bridge:
         if isinstance(chunk, Mapping) and chunk.get("usage"):
             note_usage(rec, chunk["usage"])
         return list(stream.feed(chunk))
-
-
-async def _chat_chunks(events: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
-    """A chat upstream's SSE `data:` payloads as chunk objects, up to [DONE]."""
-    async for data in events:
-        if data.strip() == b"[DONE]":
-            return
-        if not data.strip():
-            continue
-        try:
-            chunk = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamUnreachable("The upstream sent a stream event that is not JSON") from None
-        if isinstance(chunk, dict):
-            yield chunk
-
-
-async def _one(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
-async def _as_chunks(completion: Mapping[str, Any]) -> AsyncIterator[dict[str, Any]]:
-    """A whole chat completion as the one chunk a stream of it would add up to."""
-    choices = completion.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else {}
-    message = dict(choice.get("message") or {}) if isinstance(choice, Mapping) else {}
-    calls = message.get("tool_calls")
-    if isinstance(calls, list):
-        message["tool_calls"] = [
-            {**c, "index": i} for i, c in enumerate(calls) if isinstance(c, Mapping)
-        ]
-    finish = choice.get("finish_reason") if isinstance(choice, Mapping) else None
-    yield {"choices": [{"index": 0, "delta": message, "finish_reason": finish or "stop"}]}
-    if completion.get("usage"):
-        yield {"choices": [], "usage": completion["usage"]}

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from aoa_proxy.doors.responses import STORE
 from tests.conftest import StartGateway
-from tests.fakes import FakeUpstream, Received, chat_chunks, chat_completion
+from tests.fakes import FakeUpstream, Received, chat_chunks, chat_completion, sse
 from tests.gemini.fake_gemini import FakeGemini, call_chunk, text_chunks
 from tests.responses.support import check_stream, sdk_response
 
@@ -312,6 +312,24 @@ async def test_mid_stream_cut_ends_with_response_failed(
     final = check_stream(events)
     assert events[-1]["type"] == "response.failed"
     assert final["status"] == "failed" and final["error"]["code"] == "server_error"
+
+
+async def test_stream_ending_without_done_is_failed_not_completed(
+    upstream: FakeUpstream, start_gateway: StartGateway
+) -> None:
+    """A chat stream that closes cleanly but never said [DONE] was cut somewhere upstream: the
+    Responses stream must not call the partial answer completed (the Messages door agrees)."""
+
+    async def answer(request: web.Request, rec: Received) -> web.StreamResponse:
+        return await sse(request, chat_chunks(["Hel", "lo"])[:2], done=False)
+
+    upstream.responder = answer
+    gw = await start_gateway(azure_env(upstream))
+    status, events = await raw_events(gw.url, {"model": "gpt-5", "input": "x", "stream": True})
+    assert status == 200
+    final = check_stream(events)
+    assert events[-1]["type"] == "response.failed"
+    assert final["status"] == "failed" and "[DONE]" in final["error"]["message"]
 
 
 async def test_bad_requests_are_clear_400s(
