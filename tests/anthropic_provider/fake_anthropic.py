@@ -91,6 +91,7 @@ class FakeAnthropic(RecordingServer):
             return _error(404, "not_found_error", f"no route {request.path}")
         if self.error is not None:
             status, body, headers = self.error
+            headers = {"request-id": "req_up1", **headers}
             return web.json_response(body, status=status, headers=headers)
         body = json.loads(rec.body)
         if request.path.endswith("/count_tokens"):

@@ -126,6 +126,7 @@ async def test_tool_use_over_two_turns(start_gateway: StartGateway, claude: Fake
     assert choice.finish_reason == "tool_calls"
     assert choice.message.tool_calls is not None
     call = choice.message.tool_calls[0]
+    assert call.type == "function"
     assert call.id == "toolu_01" and json.loads(call.function.arguments) == {"city": "Oslo"}
     sent = claude.last.json
     assert sent["tools"][0]["input_schema"]["properties"] == {"city": {"type": "string"}}
@@ -203,7 +204,7 @@ async def test_an_image_claude_cannot_read_is_a_400_before_any_upstream_call(
     assert claude.posts == []
 
 
-SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+SCHEMA: Any = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
 
 
 async def test_json_schema_uses_structured_outputs_on_models_that_have_them(
