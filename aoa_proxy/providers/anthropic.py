@@ -177,6 +177,10 @@ class AnthropicProvider(Provider):
 
     # ----------------------------------------------------------------------- models
 
+    def models_request(self, key: str) -> UpstreamRequest | None:
+        """The first page of the model list (the desktop's connection test calls it)."""
+        return UpstreamRequest("GET", f"{self.base_url}/models?limit=1000", self.headers(key))
+
     async def list_models(self, fetch: FetchJson, key: str) -> list[ModelObject]:
         """Every page of Anthropic's model list, then the configured model and aliases."""
         models: list[ModelObject] = []

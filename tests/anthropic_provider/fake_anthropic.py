@@ -72,13 +72,14 @@ class FakeAnthropic(RecordingServer):
     hold: asyncio.Event | None = None  # raw_stream waits for it after its first piece
     error: tuple[int, dict[str, Any], dict[str, str]] | None = None
     problems: list[str] = field(default_factory=list)  # why requests were refused
+    keys: set[str] = field(default_factory=lambda: set(GOOD_KEYS))  # the keys it accepts
 
     @property
     def posts(self) -> list[Received]:
         return [r for r in self.received if r.method == "POST"]
 
     async def handle(self, request: web.Request, rec: Received) -> web.StreamResponse:
-        if request.headers.get("x-api-key") not in GOOD_KEYS:
+        if request.headers.get("x-api-key") not in self.keys:
             return _error(401, "authentication_error", "invalid x-api-key")
         if not request.headers.get("anthropic-version"):
             return _error(400, "invalid_request_error", "anthropic-version header is required")
