@@ -376,4 +376,7 @@ async def test_embeddings_are_a_404_naming_the_provider(
     with pytest.raises(openai.NotFoundError) as caught:
         await gw.client().embeddings.create(model="claude-sonnet-4-5", input="hi")
     assert "Anthropic has no embeddings endpoint" in str(caught.value)
+    with pytest.raises(openai.NotFoundError) as legacy:
+        await gw.client().completions.create(model="claude-sonnet-4-5", prompt="hi")
+    assert "Anthropic has no completions endpoint" in str(legacy.value)
     assert claude.received == []
