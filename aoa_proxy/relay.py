@@ -102,7 +102,9 @@ async def relay(
                 f"{provider.label} answered with {_shown_type(content_type)}, not JSON; "
                 "check the endpoint (a web page or a login portal answers like this)"
             )
-        if provider.kind is ProviderKind.PASSTHROUGH or call.endpoint in provider.native:
+        if provider.kind is ProviderKind.PASSTHROUGH or (
+            provider.native and call.endpoint in provider.native
+        ):
             if is_sse:
                 if call.endpoint is Endpoint.MESSAGES:
                     return await relay_stream(
