@@ -70,6 +70,8 @@ _OUTPUT_LIMITS: Final = (
     (re.compile(r"gemini-(1\.5|2\.0)|deepseek-chat", re.IGNORECASE), 8192),
 )
 _CLAUDE: Final = "claude-"
+# What an Anthropic-compatible host without count_tokens answers there.
+_NO_COUNT_ROUTE: Final = frozenset({404, 405, 501})
 _ONE_M: Final = "[1m]"
 
 
@@ -129,7 +131,13 @@ async def count(request: web.Request) -> web.StreamResponse:
     body = parse_body(raw)
     route = _route(snap, _model_of(body))
     if Endpoint.COUNT_TOKENS in snap.providers[route.provider].native:
-        return await _native(request, rt, snap, route, Endpoint.COUNT_TOKENS, body, raw)
+        try:
+            return await _native(request, rt, snap, route, Endpoint.COUNT_TOKENS, body, raw)
+        except UpstreamError as exc:
+            # A host without the route (Foundry may lack it): estimate rather than a 404.
+            if exc.status not in _NO_COUNT_ROUTE:
+                raise
+            log.info("the upstream has no count_tokens (HTTP %s); estimating", exc.status)
     estimate = count_tokens(body)  # also checks the body: a 400 for what Anthropic refuses
     provider = snap.providers[route.provider]
     counted = None

@@ -181,6 +181,19 @@ async def test_count_tokens_is_anthropics_own(
     assert claude.last.headers["x-api-key"] == "server-key"
 
 
+async def test_count_tokens_is_estimated_where_the_host_has_no_such_route(
+    start_gateway: StartGateway, claude: FakeAnthropic
+) -> None:
+    claude.error = (404, error_body("not_found_error", "Not Found"), {})
+    gw = await claude_gw(start_gateway, claude)
+    async with sdk(gw) as client:
+        counted = await client.messages.count_tokens(
+            model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi " * 100}]
+        )
+    assert counted.input_tokens > 0  # the documented estimate, never a 404
+    assert claude.last.path == "/v1/messages/count_tokens"
+
+
 @pytest.mark.parametrize(
     ("status", "kind", "error_class"),
     [
