@@ -241,3 +241,17 @@ def _events() -> list[dict[str, Any]]:
     events = message_events(message())
     check_events(events)  # what the fake sends is a stream Anthropic could send
     return events
+
+
+async def test_a_key_echoed_in_an_upstream_error_is_masked_on_the_native_path(
+    start_gateway: StartGateway, claude: FakeAnthropic
+) -> None:
+    key = "sk-ant-api03-" + "q" * 40
+    claude.keys.add(key)
+    echoed = error_body("authentication_error", f"invalid x-api-key: {key}")
+    claude.error = (401, echoed, {})
+    gw = await claude_gw(start_gateway, claude, ANTHROPIC_API_KEY=key)
+    status, _, got = await post(gw, BODY)
+    assert status == 401
+    assert key.encode() not in got and b"invalid x-api-key: [redacted]" in got
+    assert json.loads(got)["error"]["type"] == "authentication_error"
