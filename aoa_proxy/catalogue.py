@@ -428,6 +428,38 @@ PROVIDER_ENTRIES: Final = (
             ),
         ),
     ),
+    ProviderEntry(
+        name="anthropic",
+        label="Anthropic",
+        vars=(
+            _endpoint(
+                "ANTHROPIC_ENDPOINT",
+                "https://api.anthropic.com",
+                N_(
+                    "Anthropic API address; Azure AI Foundry: "
+                    "https://RESOURCE.services.ai.azure.com/anthropic"
+                ),
+            ),
+            _api_key("ANTHROPIC_API_KEY"),
+            _model(
+                "ANTHROPIC_MODEL",
+                "claude-sonnet-4-5",
+                N_("default model (Foundry: the deployment name)"),
+            ),
+            _api_version(
+                "ANTHROPIC_VERSION",
+                "2023-06-01",
+                N_("anthropic-version header (a Messages client's own value wins)"),
+            ),
+            _aliases("ANTHROPIC_MODEL_ALIAS", _PAIRS_HELP),
+            *_proxies(
+                "ANTHROPIC_HTTP_PROXY",
+                N_("http proxy for Anthropic calls"),
+                "ANTHROPIC_SOCKS_PROXY",
+                N_("socks5 proxy for Anthropic calls"),
+            ),
+        ),
+    ),
     ProviderEntry(name="demo", label=N_("Demo (offline)"), vars=(), fixed={"model": "demo-echo"}),
 )
 
@@ -438,7 +470,7 @@ GATEWAY: Final = Section(
             "AOA_TYPE",
             N_("azure if AZURE_ENDPOINT is set, else demo"),
             # Names every provider (a catalogue test checks); a new one is added here too.
-            N_("provider: azure, yi, gemini, openai or demo"),
+            N_("provider: azure, yi, gemini, openai, anthropic or demo"),
             kind=Kind.PROVIDER,
             field="provider",
             worded=True,

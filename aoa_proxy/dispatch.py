@@ -22,7 +22,7 @@ from aiohttp import web
 from aoa_proxy.credentials import retry_after_seconds, should_cool
 from aoa_proxy.errors import UpstreamError
 from aoa_proxy.failover import Attempt, Attempts
-from aoa_proxy.intake import check_endpoint, pick_key
+from aoa_proxy.intake import check_endpoint, forwarded, pick_key
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
 from aoa_proxy.relay import error_for, pass_headers, relay
 from aoa_proxy.routing import ARROW, Route
@@ -64,7 +64,9 @@ def direct_call(
         key = pool.keys[0]
     else:
         return None
-    return Call(endpoint, body, raw, model, route.model, rec.stream, key)
+    return Call(
+        endpoint, body, raw, model, route.model, rec.stream, key, forwarded(endpoint, headers)
+    )
 
 
 def note_refusal(snap: Snapshot, call: Call, provider: Provider, exc: UpstreamError) -> None:
@@ -98,6 +100,7 @@ async def relay_attempts(
     attempts = Attempts(_servable(route, snap, endpoint), snap.pools)
     attempt: Attempt | None = attempts.first()
     model: str = body["model"]
+    forward = forwarded(endpoint, request.headers)
     while attempt is not None:
         target = attempt.target
         provider = snap.providers[target.provider]
@@ -105,7 +108,7 @@ async def relay_attempts(
         if key is None:  # no pool: the client's own key, and only for the default provider
             key = pick_key(provider, request.headers, snap.settings, own=provider is snap.default)
         answer_as = model if target == route.target else target.model
-        call = Call(endpoint, body, raw, answer_as, target.model, rec.stream, key)
+        call = Call(endpoint, body, raw, answer_as, target.model, rec.stream, key, forward)
         rec.provider, rec.upstream_model = provider.name, target.model
         rec.route = f"{model} {ARROW} {target}"
         rec.moved = "; ".join(attempts.reasons)

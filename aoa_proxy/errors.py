@@ -11,6 +11,7 @@
     ├── RateLimited          429 every key of a provider is cooling down (carries retry-after)
     ├── ServiceUnavailable   503 (gateway paused)
     ├── UpstreamError        upstream answered with an error: its status, its error object
+    │   └── NativeError      ...already in the client's dialect (Anthropic's): relayed as is
     ├── UpstreamUnreachable  502 connection refused / reset / bad answer
     └── UpstreamTimeout      504
 
@@ -187,6 +188,11 @@ class UpstreamError(AoaError):
 
     def body(self) -> bytes:
         return self.raw if self.raw is not None else super().body()
+
+
+class NativeError(UpstreamError):
+    """An upstream error in the client's own dialect (a native Messages call to Anthropic):
+    the Messages door relays `raw` and the status unchanged; `message`/`type` are for logs."""
 
 
 class UpstreamUnreachable(AoaError):

@@ -137,6 +137,24 @@ def pick_key(
     )
 
 
+# Client headers a native Messages upstream gets verbatim: anthropic-version, anthropic-beta and
+# any later anthropic-* header (never an allowlist: new betas must reach Anthropic unchanged).
+_FORWARDED_PREFIX = "anthropic-"
+# Module constants and identity tests: an Enum member lookup and its hash both run Python code,
+# and every chat request passes here.
+_MESSAGES = Endpoint.MESSAGES
+_COUNT_TOKENS = Endpoint.COUNT_TOKENS
+
+
+def forwarded(endpoint: Endpoint, headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The client headers to pass to a native upstream of `endpoint` (none for OpenAI routes)."""
+    if endpoint is not _MESSAGES and endpoint is not _COUNT_TOKENS:
+        return ()
+    return tuple(
+        (k.lower(), v) for k, v in headers.items() if k.lower().startswith(_FORWARDED_PREFIX)
+    )
+
+
 def checked_body(endpoint: Endpoint, raw: bytes) -> dict[str, Any]:
     """The client's body parsed and checked for `endpoint` (a 400 naming what is wrong)."""
     body = parse_body(raw)

@@ -19,6 +19,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from aoa_proxy.bridges.messages_response import error_event
+from aoa_proxy.bridges.messages_stream import encode_event
 from aoa_proxy.bridges.responses_answer import failed_event
 from aoa_proxy.bridges.responses_events import sse_event
 from aoa_proxy.credentials import is_rate_limit_header
@@ -28,7 +30,7 @@ from aoa_proxy.jsonutil import dumps, loads
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
 from aoa_proxy.runtime import RequestRecord, Runtime
 from aoa_proxy.schema import AnswerChunk
-from aoa_proxy.sse import iter_data
+from aoa_proxy.sse import MESSAGES_TERMINAL, iter_data
 from aoa_proxy.streaming import Ending, note_usage, relay_stream, write_chunks
 from aoa_proxy.upstream import (
     FAULTS,
@@ -50,6 +52,7 @@ _PASS_HEADERS: Final = frozenset(
         "openai-version",
         "x-ms-region",
         "azureml-model-deployment",
+        "request-id",  # Anthropic's
     }
 )
 _COMPRESS_MIN: Final = 1400
@@ -99,8 +102,14 @@ async def relay(
                 f"{provider.label} answered with {_shown_type(content_type)}, not JSON; "
                 "check the endpoint (a web page or a login portal answers like this)"
             )
-        if provider.kind is ProviderKind.PASSTHROUGH:
+        if provider.kind is ProviderKind.PASSTHROUGH or (
+            provider.native and call.endpoint in provider.native
+        ):
             if is_sse:
+                if call.endpoint is Endpoint.MESSAGES:
+                    return await relay_stream(
+                        request, upstream, passed, rec, _messages_ending, MESSAGES_TERMINAL
+                    )
                 ending = _responses_ending(call) if call.endpoint is Endpoint.RESPONSES else None
                 return await relay_stream(request, upstream, passed, rec, ending)
             payload = await read_answer(upstream, provider.label)
@@ -244,3 +253,8 @@ def _responses_ending(call: Call) -> Ending:
         return sse_event(failed_event(tail, error, call.upstream_model))
 
     return ending
+
+
+def _messages_ending(tail: bytes, error: AoaError) -> bytes:
+    """A native Messages stream ends in its own dialect: an `error` event."""
+    return encode_event(error_event(error))

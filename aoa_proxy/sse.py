@@ -15,6 +15,8 @@ from aoa_proxy.jsonutil import dumps
 
 DONE = b"data: [DONE]\n\n"
 RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+# An Anthropic Messages stream ends with message_stop, or with an error event.
+MESSAGES_TERMINAL = frozenset({"message_stop", "error"})
 
 
 class ByteStream(Protocol):
@@ -131,9 +133,10 @@ class EventGate(EventParser):
     forward; once `problem` is set, nothing after it is forwarded.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, terminal: frozenset[str] = RESPONSES_TERMINAL) -> None:
         super().__init__()
-        self.done = False  # saw data: [DONE] (or a Responses stream's terminal event)
+        self.terminal = terminal  # event types that end a stream without [DONE]
+        self.done = False  # saw data: [DONE] (or a terminal event)
         self.tail = b""  # the last bytes forwarded (usage sits just before [DONE])
         self.problem: str | None = None
 
@@ -148,8 +151,8 @@ class EventGate(EventParser):
         except orjson.JSONDecodeError:
             self.problem = "The upstream sent a stream event that is not JSON"
             return False
-        # A Responses stream has no [DONE]: its terminal event ends it.
-        if isinstance(obj, dict) and obj.get("type") in RESPONSES_TERMINAL:
+        # Responses and Messages streams have no [DONE]: their terminal event ends them.
+        if isinstance(obj, dict) and obj.get("type") in self.terminal:
             self.done = True
         return True
 

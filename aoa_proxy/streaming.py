@@ -21,7 +21,7 @@ from aoa_proxy.appkeys import CORS
 from aoa_proxy.errors import AoaError, UpstreamError, UpstreamUnreachable
 from aoa_proxy.runtime import RequestRecord
 from aoa_proxy.schema import AnswerChunk
-from aoa_proxy.sse import DONE, EventGate, frame
+from aoa_proxy.sse import DONE, RESPONSES_TERMINAL, EventGate, frame
 from aoa_proxy.upstream import FAULTS, Stage, failure, redacted
 
 log = logging.getLogger(__name__)
@@ -51,14 +51,16 @@ async def relay_stream(
     headers: dict[str, str],
     rec: RequestRecord,
     ending: Ending | None = None,
+    terminal: frozenset[str] = RESPONSES_TERMINAL,
 ) -> web.StreamResponse:
     """Forward each upstream SSE event, bytes unchanged, the moment it is complete; end with an
     error event if the stream is cut off, malformed or unfinished (`ending` writes it in the
-    client's dialect; chat's `data: {"error": ...}` otherwise)."""
+    client's dialect; chat's `data: {"error": ...}` otherwise). `terminal`: the event types
+    that end a stream without [DONE] (Responses', or Messages')."""
     response = _sse_response(request, upstream.status, headers)
     rec.status = upstream.status
     await response.prepare(request)
-    gate = EventGate()
+    gate = EventGate(terminal)
     try:
         async for data in upstream.content.iter_any():
             ready = gate.feed(data)
@@ -146,6 +148,8 @@ async def write_chunks(
 def note_usage(rec: RequestRecord, usage: Any) -> None:
     if isinstance(usage, dict):
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if prompt is None and completion is None:  # Anthropic's (and Responses') names
+            prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
         rec.prompt_tokens = prompt if isinstance(prompt, int) else None
         rec.completion_tokens = completion if isinstance(completion, int) else None
 

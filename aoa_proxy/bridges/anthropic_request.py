@@ -257,7 +257,8 @@ def _sampling(chat: Mapping[str, Any], body: dict[str, Any]) -> None:
         value = chat.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
             # Newer models reject both together; temperature is the one clients mean.
-            body[key] = min(max(float(value), 0.0), 1.0)
+            # Compared before float(): an integer past float's range would overflow.
+            body[key] = 1.0 if value > 1 else 0.0 if value < 0 else float(value)
             break
     top_k = chat.get("top_k")
     if isinstance(top_k, int) and not isinstance(top_k, bool) and top_k > 0:

@@ -5,6 +5,9 @@ body becomes a chat request (bridges/messages_request.py), the router picks the 
 for chat, and the provider's chat answer (its bytes parsed, or its translator's chunks) becomes
 a Message or Anthropic's stream events (bridges/messages_response.py; the stream writer,
 with its pings, is doors/messages_stream.py).
+A provider that speaks Messages itself (`native`: the anthropic provider) gets the client's bytes
+with only the model changed and its anthropic-* headers, and its answer, stream and errors come
+back unchanged, as the Responses door passes Responses through to OpenAI.
 Errors, including those raised before this handler, are rendered in Anthropic's shape by the
 middleware (`messages_error_response`, chosen by path).
 """
@@ -27,11 +30,17 @@ from aoa_proxy.bridges.messages_response import new_request_id, to_anthropic_err
 from aoa_proxy.chat_chunks import answer_as_chunks, parse_chat_stream
 from aoa_proxy.dispatch import direct_call, note_refusal, relay_attempts
 from aoa_proxy.doors.messages_stream import write_stream
-from aoa_proxy.errors import AoaError, RequestError, UpstreamError, UpstreamUnreachable
+from aoa_proxy.errors import (
+    AoaError,
+    NativeError,
+    RequestError,
+    UpstreamError,
+    UpstreamUnreachable,
+)
 from aoa_proxy.intake import parse_body, pick_key, read_body
 from aoa_proxy.jsonutil import dumps
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
-from aoa_proxy.relay import error_for, open_upstream, pass_headers
+from aoa_proxy.relay import error_for, open_upstream, pass_headers, relay
 from aoa_proxy.routing import Route, Rule
 from aoa_proxy.runtime import RequestRecord, Runtime, Snapshot
 from aoa_proxy.sse import iter_data
@@ -63,6 +72,8 @@ _OUTPUT_LIMITS: Final = (
     (re.compile(r"gemini-(1\.5|2\.0)|deepseek-chat", re.IGNORECASE), 8192),
 )
 _CLAUDE: Final = "claude-"
+# What an Anthropic-compatible host without count_tokens answers there.
+_NO_COUNT_ROUTE: Final = frozenset({404, 405, 501})
 _ONE_M: Final = "[1m]"
 
 
@@ -71,9 +82,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     snap = rt.snapshot
     rec = request[RECORD]
-    body = parse_body(await read_body(request))
+    raw = await read_body(request)
+    body = parse_body(raw)
     route = _route(snap, _model_of(body))
     provider = snap.providers[route.provider]
+    if Endpoint.MESSAGES in provider.native:
+        return await _native(request, rt, snap, route, Endpoint.MESSAGES, body, raw)
     mcall = to_chat_request(
         body,
         reasoning=_reasons(provider, route.model),
@@ -106,16 +120,26 @@ async def messages(request: web.Request) -> web.StreamResponse:
         raise
 
 
-async def count(request: web.Request) -> web.Response:
-    """POST /v1/messages/count_tokens: Gemini's countTokens when the model routes to Gemini,
-    else (or when that call fails) the documented estimate (docs/anthropic.md).
+async def count(request: web.Request) -> web.StreamResponse:
+    """POST /v1/messages/count_tokens: the upstream's own where it speaks Messages (Anthropic),
+    Gemini's countTokens when the model routes to Gemini, else (or when that call fails) the
+    documented estimate (docs/anthropic.md).
 
     Never a 404: Claude Code calls it before large requests and to decide when to compact.
     """
     rt = request.app[RUNTIME]
     snap = rt.snapshot
-    body = parse_body(await read_body(request))
+    raw = await read_body(request)
+    body = parse_body(raw)
     route = _route(snap, _model_of(body))
+    if Endpoint.COUNT_TOKENS in snap.providers[route.provider].native:
+        try:
+            return await _native(request, rt, snap, route, Endpoint.COUNT_TOKENS, body, raw)
+        except UpstreamError as exc:
+            # A host without the route (Foundry may lack it): estimate rather than a 404.
+            if exc.status not in _NO_COUNT_ROUTE:
+                raise
+            log.info("the upstream has no count_tokens (HTTP %s); estimating", exc.status)
     estimate = count_tokens(body)  # also checks the body: a 400 for what Anthropic refuses
     provider = snap.providers[route.provider]
     counted = None
@@ -123,6 +147,32 @@ async def count(request: web.Request) -> web.Response:
         counted = await _gemini_count(request, rt, snap, provider, route, body)
     result = estimate if counted is None else {"input_tokens": counted}
     return web.json_response(result, headers={"request-id": new_request_id()})
+
+
+async def _native(
+    request: web.Request,
+    rt: Runtime,
+    snap: Snapshot,
+    route: Route,
+    endpoint: Endpoint,
+    body: dict[str, Any],
+    raw: bytes,
+) -> web.StreamResponse:
+    """The request passed through to a provider that speaks Messages: the client's bytes (the
+    model name aside) and anthropic-* headers; the answer's bytes, stream events and errors
+    relayed unchanged (relay.relay, as chat's pass-through)."""
+    rec = request[RECORD]
+    if snap.settings.several:
+        rt.maybe_refresh()
+    call = direct_call(snap, route, endpoint, body, raw, request.headers, rec)
+    if call is None:  # a key pool or a failover chain (of providers that speak Messages)
+        return await relay_attempts(request, rt, snap, route, endpoint, body, raw, rec)
+    provider = snap.providers[route.provider]
+    try:
+        return await relay(request, rt, provider, call, rec)
+    except UpstreamError as exc:
+        note_refusal(snap, call, provider, exc)
+        raise
 
 
 async def _gemini_count(
@@ -161,7 +211,17 @@ async def _gemini_count(
 
 
 def messages_error_response(exc: AoaError) -> web.Response:
-    """An error in Anthropic's shape, with a `request-id` (and `retry-after` when we have one)."""
+    """An error in Anthropic's shape, with a `request-id` (and `retry-after` when we have one).
+
+    A native upstream's error (already Anthropic's) goes back as it came, status included.
+    """
+    if isinstance(exc, NativeError) and exc.raw is not None:
+        headers = {
+            "request-id": new_request_id(),
+            **exc.headers,
+            "Content-Type": "application/json",
+        }
+        return web.Response(status=exc.status, body=exc.raw, headers=headers)
     request_id = new_request_id()
     err = to_anthropic_error(exc, request_id=request_id)
     headers = {**err.headers, "request-id": request_id, "Content-Type": "application/json"}
@@ -182,9 +242,14 @@ def _model_of(body: dict[str, Any]) -> str:
 
 def _route(snap: Snapshot, model: str) -> Route:
     """The router's route; a `claude-*` name no rule maps goes to the default provider's model,
-    as Gemini sends `gpt-*` names to GEMINI_MODEL (Claude Code asks for its own names)."""
+    as Gemini sends `gpt-*` names to GEMINI_MODEL (Claude Code asks for its own names); a
+    provider that speaks Messages (Anthropic) knows those names and keeps them."""
     route = snap.router.route(model)
-    if route.rule is Rule.DEFAULT and model.startswith(_CLAUDE):
+    if (
+        route.rule is Rule.DEFAULT
+        and model.startswith(_CLAUDE)
+        and Endpoint.MESSAGES not in snap.providers[route.provider].native
+    ):
         default_model = snap.providers[route.provider].settings.model
         if default_model:
             return dataclasses.replace(route, model=default_model)

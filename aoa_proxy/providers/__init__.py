@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from aoa_proxy.config import ProviderSettings
+from aoa_proxy.providers.anthropic import AnthropicProvider
 from aoa_proxy.providers.azure import AzureProvider
 from aoa_proxy.providers.base import (
     Call,
@@ -24,6 +25,7 @@ REGISTRY: Final[dict[str, type[Provider]]] = {
     "yi": YiProvider,
     "gemini": GeminiProvider,
     "openai": OpenAICompatProvider,
+    "anthropic": AnthropicProvider,
     "demo": DemoProvider,
 }
 

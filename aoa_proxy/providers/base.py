@@ -10,9 +10,10 @@ Each provider states its `kind`, and the route serves each kind its own way:
     PASSTHROUGH  The upstream speaks OpenAI (Azure, OpenAI-compatible hosts, Yi). The route
                  sends build_request's request and relays the answer's bytes unchanged (a
                  stream event by event); only the model name (Azure: the URL) changes.
-    TRANSLATING  The upstream speaks its own API (Gemini). build_request translates the body;
-                 translate_response maps a whole answer, translate_stream maps SSE `data:`
-                 payloads to chunks (the route adds `data: [DONE]`).
+    TRANSLATING  The upstream speaks its own API (Gemini, Anthropic). build_request translates
+                 the body; translate_response maps a whole answer, translate_stream maps SSE
+                 `data:` payloads to chunks (the route adds `data: [DONE]`). Endpoints in
+                 `native` (Anthropic's Messages) pass through as PASSTHROUGH answers do.
     LOCAL        Answers in-process, with no upstream and no key (the offline demo): subclass
                  LocalProvider and implement respond / respond_stream.
 
@@ -64,6 +65,10 @@ class Endpoint(enum.Enum):
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
     RESPONSES = "responses"  # only upstreams that speak it natively; others are bridged
+    # Anthropic's routes: only the anthropic provider serves them (others are bridged by the
+    # Messages door through chat, or estimated for count_tokens).
+    MESSAGES = "messages"
+    COUNT_TOKENS = "messages/count_tokens"
 
 
 # What every chat upstream serves; Responses is opt-in (OpenAICompatProvider).
@@ -89,6 +94,8 @@ class Call:
     upstream_model: str  # after alias resolution
     stream: bool  # the client's `stream`
     key: str  # the key to send upstream (server key, or the client's own)
+    # Client headers a native upstream gets as sent (anthropic-version, anthropic-beta...).
+    forward: tuple[tuple[str, str], ...] = ()
 
     @property
     def stream_answer(self) -> bool:
@@ -121,6 +128,9 @@ class Provider(ABC):
     key_env_var: ClassVar[str]
     kind: ClassVar[ProviderKind]
     endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS
+    # Endpoints a translating provider's upstream speaks as the client does: their answers are
+    # relayed as bytes, as a pass-through provider's are (anthropic: Messages).
+    native: ClassVar[frozenset[Endpoint]] = frozenset()
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings

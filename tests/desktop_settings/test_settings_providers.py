@@ -130,7 +130,8 @@ def test_a_bad_enabled_value_is_refused_and_nothing_stored_is_lost(tmp_path: Pat
     before = _stored(config)
     problems = controller.save({"enabled": "openai,nope", "providers": {"openai": {"model": "m2"}}})
     assert problems == [
-        "Enabled providers: unknown provider 'nope'; choose from azure, yi, gemini, openai, demo"
+        "Enabled providers: unknown provider 'nope'; "
+        "choose from azure, yi, gemini, openai, anthropic, demo"
     ]
     assert _stored(config) == before and controller.settings.providers["openai"].model == "m1"
     # A stored value this version cannot use (a hand edit, a newer aoa) is ignored at start:

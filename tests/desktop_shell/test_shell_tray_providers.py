@@ -111,6 +111,7 @@ async def test_the_default_provider_menu_lists_the_enabled_ones_and_the_tray_ena
         ("Yi (01.AI) (not configured)", False, True),
         ("Gemini", False, True),
         ("OpenAI-compatible (default)", True, False),  # the default is always enabled
+        ("Anthropic (not configured)", False, True),
         ("Demo (offline)", False, True),
     ]
     icon = pystray.Icon("t")

@@ -31,7 +31,8 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in _LOCALE_VARS and not k.startswith(("AOA_", "AZURE_", "YI_", "GEMINI_"))
+        if k not in _LOCALE_VARS
+        and not k.startswith(("AOA_", "AZURE_", "YI_", "GEMINI_", "ANTHROPIC_"))
     }
     env.update(extra)
     return env

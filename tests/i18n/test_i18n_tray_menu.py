@@ -43,6 +43,7 @@ def test_tray_menu_is_chinese_under_zh_cn() -> None:
         "Yi（零一万物）（未配置）",
         "Gemini（未配置）",
         "兼容 OpenAI（未配置）",
+        "Anthropic（未配置）",
         "演示（离线）（默认）",
     ]
 

@@ -20,7 +20,7 @@ from tests.support import free_port
 BASE_ENV = {
     k: v
     for k, v in os.environ.items()
-    if not k.startswith(("AOA_", "AZURE_", "YI_", "GEMINI_", "OPENAI_"))
+    if not k.startswith(("AOA_", "AZURE_", "YI_", "GEMINI_", "OPENAI_", "ANTHROPIC_"))
 }
 
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLEAN_ENV = {
     k: v
     for k, v in os.environ.items()
-    if not k.startswith(("AOA_", "AZURE_", "YI_", "GEMINI_", "OPENAI_", "PYSTRAY_"))
+    if not k.startswith(("AOA_", "AZURE_", "YI_", "GEMINI_", "OPENAI_", "ANTHROPIC_", "PYSTRAY_"))
     and k != "DBUS_SESSION_BUS_ADDRESS"  # never the person's session bus, so never their keyring
 }
 

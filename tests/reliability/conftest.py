@@ -119,6 +119,8 @@ def provider_env(kind: str, url: str, *, key: str = SERVER_KEY) -> dict[str, str
         return {"AOA_TYPE": "openai", "OPENAI_ENDPOINT": f"{url}/v1", "OPENAI_API_KEY": key}
     if kind == "gemini":
         return {"AOA_TYPE": "gemini", "GEMINI_ENDPOINT": url, "GEMINI_API_KEY": key}
+    if kind == "anthropic":
+        return {"AOA_TYPE": "anthropic", "ANTHROPIC_ENDPOINT": url, "ANTHROPIC_API_KEY": key}
     if kind == "demo":
         return {"AOA_TYPE": "demo"}
     raise ValueError(kind)

@@ -22,6 +22,8 @@ from aiohttp.web_protocol import RequestPayloadError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aoa_proxy.providers.anthropic import message_events
+from tests.anthropic_provider.fake_anthropic import message
 from tests.fakes import Received, chat_chunks, chat_completion, sse
 from tests.gemini.fake_gemini import merge, text_chunks
 from tests.reliability.conftest import (
@@ -63,7 +65,7 @@ CONTENT_TYPES = (
     "application/octet-stream",
     "*/*; q=",
 )
-KINDS = ("demo", "openai", "azure", "yi", "gemini", "token")
+KINDS = ("demo", "openai", "azure", "yi", "gemini", "anthropic", "token")
 # AOA_SOAK=long (the long CI job) multiplies every example count.
 SCALE = 10 if os.environ.get("AOA_SOAK") == "long" else 1
 SEEN: dict[str, int] = {}
@@ -94,6 +96,12 @@ async def _steady(request: web.Request, rec: Received) -> web.StreamResponse:
         body = json.loads(rec.body)
     except ValueError:
         body = {}
+    if request.path.startswith("/v1/messages"):  # Anthropic
+        if request.path.endswith("/count_tokens"):
+            return web.json_response({"input_tokens": 3})
+        if isinstance(body, dict) and body.get("stream") is True:
+            return await sse(request, message_events(message()), done=False)
+        return web.json_response(message())
     if ":" in request.path:  # Gemini
         if request.path.endswith(":batchEmbedContents"):
             n = len(body.get("requests") or [1]) if isinstance(body, dict) else 1

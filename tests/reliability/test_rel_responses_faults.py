@@ -1,7 +1,7 @@
-"""Upstream faults under POST /v1/responses, bridged (Azure, Yi, Gemini) and native (OpenAI):
-before the stream starts the client gets the OpenAI-format error with the fault's status; once a
-stream has started (bridged or native) it ends with `response.failed` carrying an error, never a
-silent stop."""
+"""Upstream faults under POST /v1/responses, bridged (Azure, Yi, Gemini, Anthropic) and native
+(OpenAI): before the stream starts the client gets the OpenAI-format error with the fault's
+status; once a stream has started (bridged or native) it ends with `response.failed` carrying an
+error, never a silent stop."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.reliability.test_rel_upstream_faults import (
 )
 
 __all__ = ["faulty"]
-KINDS = ("azure", "yi", "gemini", "openai")
+KINDS = ("azure", "yi", "gemini", "openai", "anthropic")
 
 
 def last_event(data: bytes) -> Any:

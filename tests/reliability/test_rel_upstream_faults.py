@@ -16,12 +16,14 @@ import openai
 import pytest
 from aiohttp import web
 
+from aoa_proxy.providers.anthropic import message_events
+from tests.anthropic_provider.fake_anthropic import message
 from tests.conftest import StartGateway
 from tests.fakes import FakeUpstream, Received, chat_chunks, chat_completion, sse
 from tests.gemini.fake_gemini import merge, text_chunks
 from tests.reliability.conftest import SERVER_KEY, closed_port, provider_env
 
-KINDS = ("azure", "yi", "openai", "gemini")
+KINDS = ("azure", "yi", "openai", "gemini", "anthropic")
 FAST = {"AOA_READ_TIMEOUT": "0.5", "AOA_CONNECT_TIMEOUT": "0.5"}
 CHAT = "/v1/chat/completions"
 Fault = Callable[[web.Request, Received], Awaitable[web.StreamResponse]]
@@ -31,11 +33,24 @@ def _gemini(request: web.Request) -> bool:
     return ":" in request.path
 
 
+def _anthropic(request: web.Request) -> bool:
+    return request.path == "/v1/messages"
+
+
+def _no_done(request: web.Request) -> bool:
+    """Gemini's and Anthropic's streams end without `data: [DONE]`."""
+    return _gemini(request) or _anthropic(request)
+
+
 def _good_events(request: web.Request) -> list[Any]:
+    if _anthropic(request):
+        return message_events(message())
     return text_chunks(["Hel", "lo"]) if _gemini(request) else chat_chunks(["Hel", "lo"])
 
 
 def _good_json(request: web.Request) -> Any:
+    if _anthropic(request):
+        return message()
     return merge(text_chunks(["Hello"])) if _gemini(request) else chat_completion()
 
 
@@ -47,7 +62,7 @@ def _wants_stream(request: web.Request, rec: Received) -> bool:
 
 async def good(request: web.Request, rec: Received) -> web.StreamResponse:
     if _wants_stream(request, rec):
-        return await sse(request, _good_events(request), done=not _gemini(request))
+        return await sse(request, _good_events(request), done=not _no_done(request))
     return web.json_response(_good_json(request))
 
 
@@ -122,7 +137,7 @@ async def malformed_json(request: web.Request, rec: Received) -> web.StreamRespo
     if _wants_stream(request, rec):
         resp = await _stream_head(request, 1)
         await resp.write(b"data: {this is not json\n\n")
-        if not _gemini(request):
+        if not _no_done(request):
             await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
@@ -335,19 +350,21 @@ async def _huge(request: web.Request, rec: Received) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
         piece = "x" * 65536
-        events = (
-            text_chunks([piece] * (HUGE // 65536))
-            if _gemini(request)
-            else chat_chunks([piece] * (HUGE // 65536))
-        )
+        pieces = [piece] * (HUGE // 65536)
+        if _anthropic(request):
+            events = message_events(message([{"type": "text", "text": p} for p in pieces]))
+        else:
+            events = text_chunks(pieces) if _gemini(request) else chat_chunks(pieces)
         for event in events:
             await resp.write(f"data: {json.dumps(event)}\n\n".encode())
-        if not _gemini(request):
+        if not _no_done(request):
             await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
     text = "x" * HUGE
     answer = merge(text_chunks([text])) if _gemini(request) else chat_completion(text)
+    if _anthropic(request):
+        answer = message([{"type": "text", "text": text}])
     return web.json_response(answer)
 
 

@@ -21,6 +21,7 @@ def test_kinds_match_what_each_upstream_speaks() -> None:
         "openai": ProviderKind.PASSTHROUGH,
         "yi": ProviderKind.PASSTHROUGH,
         "gemini": ProviderKind.TRANSLATING,
+        "anthropic": ProviderKind.TRANSLATING,
         "demo": ProviderKind.LOCAL,
     }
 
