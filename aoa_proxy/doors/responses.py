@@ -269,9 +269,13 @@ class _Bridge:
             passed = pass_headers(upstream.headers)
             if upstream.status >= 400:
                 error_body = await read_error_body(upstream, provider.label)
+                retry = provider.retry_call(call, upstream.status, error_body)
+                if retry is not None:  # nothing is written yet: send the changed call instead
+                    upstream.close()
+                    return await self.answer(request, rt, provider, retry, rec, None)
                 raise error_for(provider, call, upstream.status, error_body, passed, keys)
             is_sse = upstream.content_type == "text/event-stream"
-            translating = provider.kind is ProviderKind.TRANSLATING
+            translating = provider.kind is ProviderKind.TRANSLATING or call.translated
             if call.stream and is_sse:
                 events = iter_data(upstream.content)
                 chunks = (

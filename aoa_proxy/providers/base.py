@@ -89,6 +89,10 @@ class Call:
     upstream_model: str  # after alias resolution
     stream: bool  # the client's `stream`
     key: str  # the key to send upstream (server key, or the client's own)
+    # The upstream answers in another dialect than the client's: translate_response /
+    # translate_stream map it back even for a pass-through provider (Azure's Responses-only
+    # deployments take a chat call on /responses).
+    translated: bool = False
 
     @property
     def stream_answer(self) -> bool:
@@ -120,7 +124,8 @@ class Provider(ABC):
     label: ClassVar[str]
     key_env_var: ClassVar[str]
     kind: ClassVar[ProviderKind]
-    endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS
+    # An instance attribute so that a provider's settings can add routes (Azure's v1 API).
+    endpoints: frozenset[Endpoint] = CHAT_ENDPOINTS
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
@@ -155,6 +160,17 @@ class Provider(ABC):
         Async so a provider can do I/O first: Gemini fetches remote images through `fetch` to
         inline them. Pass-through providers never await anything here.
         """
+
+    def prepare(self, call: Call) -> Call:
+        """The call as this provider will send it, given what it learned about the upstream
+        model (Azure's compat); the same call when nothing applies. On every request: keep it
+        cheap."""
+        return call
+
+    def retry_call(self, call: Call, status: int, body: bytes) -> Call | None:
+        """A changed call to send instead, after the upstream refused `call` with this error
+        answer (nothing has reached the client yet); None: the error is the answer."""
+        return None
 
     def translate_response(self, call: Call, payload: Any) -> Answer:
         """Upstream JSON -> OpenAI JSON (only for translating providers)."""

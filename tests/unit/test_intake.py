@@ -197,7 +197,7 @@ def test_a_local_provider_needs_no_key():
 
 
 class ChatOnly(OpenAICompatProvider):
-    endpoints: ClassVar[frozenset[Endpoint]] = frozenset({Endpoint.CHAT})
+    endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
 
 
 def test_checked_body_parses_and_validates_for_the_endpoint():
