@@ -125,21 +125,14 @@ def advice(status: int, body: bytes, sent: Mapping[str, Any]) -> Advice | None:
     return None
 
 
-class Learned:
-    """The fixes learned per deployment, for one provider instance (so: per process)."""
-
-    def __init__(self) -> None:
-        self._fixes: dict[str, Fixes] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self._fixes)
-
-    def get(self, deployment: str) -> Fixes | None:
-        return self._fixes.get(deployment)
+class Learned(dict[str, Fixes]):
+    """Deployment -> its fixes, for one provider instance (so: per process). A dict, so that
+    `if not learned` on every request costs what an empty dict's truth test costs."""
 
     def learn(self, deployment: str, what: Advice) -> Fixes:
         """Remember `what` for `deployment`; logs the change once."""
-        fixes = self._fixes.get(deployment, Fixes())
+        previous = self.get(deployment)
+        fixes = previous or Fixes()
         if what.responses:
             fixes = dataclasses.replace(fixes, responses=True)
         elif what.field in RENAMED:
@@ -147,7 +140,7 @@ class Learned:
         else:
             also = _ALSO_DROP.get(what.field, ())
             fixes = dataclasses.replace(fixes, dropped=fixes.dropped | {what.field, *also})
-        if self._fixes.get(deployment) != fixes:
+        if previous != fixes:
             log.info("%s", what.change(deployment))
-        self._fixes[deployment] = fixes
+        self[deployment] = fixes
         return fixes

@@ -231,6 +231,8 @@ class FakeAzure(RecordingServer):
                     {"error": {"code": "404", "message": "Resource not found"}}, status=404
                 )
             return web.json_response({"object": "list", "data": DEPLOYMENTS})
+        if "/openai/v1/responses/" in request.path:  # a Response Azure stored
+            return web.json_response(response_object("codex"))
         if request.path.endswith("/openai/v1/models"):  # the model catalogue, not deployments
             return web.json_response(
                 {

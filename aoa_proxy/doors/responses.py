@@ -37,7 +37,6 @@ from aoa_proxy.hardening import redact
 from aoa_proxy.intake import key_or_empty, parse_body, read_body, validate
 from aoa_proxy.jsonutil import dumps
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
-from aoa_proxy.providers.openai_compat import OpenAICompatProvider
 from aoa_proxy.relay import error_for, open_upstream, pass_headers
 from aoa_proxy.response_store import ResponseStore, Stored, input_items
 from aoa_proxy.runtime import RequestRecord, Runtime
@@ -178,7 +177,7 @@ async def _from_upstream(request: web.Request, suffix: str) -> web.Response | No
         ),
         None,
     )
-    if not isinstance(provider, OpenAICompatProvider):
+    if provider is None:
         return None
     pool = snap.pools.get(provider.name)
     own = provider is snap.default
@@ -191,6 +190,8 @@ async def _from_upstream(request: web.Request, suffix: str) -> web.Response | No
     query = f"?{request.query_string}" if request.query_string else ""
     method = "GET" if request.method == "HEAD" else request.method  # aiohttp drops the body
     ureq = provider.stored_response_request(method, f"{rid}{suffix}{query}", key)
+    if ureq is None:
+        return None
     session = rt.session(provider)
     keys = (*provider.server_keys, key)
     try:

@@ -177,6 +177,17 @@ class AzureProvider(Provider):
         url = f"{self.base_url}/openai/deployments?{urlencode({'api-version': LISTING_VERSION})}"
         return UpstreamRequest("GET", url, {"api-key": key})
 
+    def stored_response_request(
+        self, method: str, suffix: str, key: str
+    ) -> UpstreamRequest | None:
+        """On v1, the Responses Azure stored (`store` defaults to true there)."""
+        if not self.v1:
+            return None
+        url = f"{self.v1_base}/responses/{suffix}"
+        if self._v1_query:
+            url += ("&" if "?" in suffix else "?") + self._v1_query[1:]
+        return UpstreamRequest(method, url, {"api-key": key})
+
     def known_models(self) -> list[str]:
         names = [self.settings.model]
         names += [a for a in self.settings.aliases if a not in names]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 import openai
 import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
@@ -144,6 +145,37 @@ async def test_tool_calls_come_back_as_chat_tool_calls(
         }
     ]
     assert sent["tool_choice"] == {"type": "function", "name": "get_weather"}
+
+
+async def test_responses_client_on_classic_azure_reaches_a_responses_only_deployment(
+    azure: FakeAzure, start_gateway: StartGateway
+) -> None:
+    gw = await start_gateway(env(azure))  # classic: /v1/responses is bridged to chat first
+    client = gw.client()
+    response = await client.responses.create(model="codex", input="hi")
+    assert response.output_text == RESPONSE_TEXT
+    events = [
+        e.type async for e in await client.responses.create(model="codex", input="x", stream=True)
+    ]
+    assert events[0] == "response.created" and events[-1] == "response.completed"
+    assert azure.count("codex chat/completions") == 1
+    assert azure.count("codex responses") == 2
+
+
+async def test_anthropic_client_on_a_responses_only_deployment(
+    azure: FakeAzure, start_gateway: StartGateway
+) -> None:
+    gw = await start_gateway(env(azure))
+    async with aiohttp.ClientSession() as session:
+        async with session.post(
+            f"{gw.url}/v1/messages",
+            json={"model": "codex", "max_tokens": 64, "messages": HI},
+            headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
+        ) as resp:
+            assert resp.status == 200
+            message = await resp.json()
+    assert message["content"] == [{"type": "text", "text": RESPONSE_TEXT}]
+    assert azure.last.path == "/openai/v1/responses"
 
 
 # --------------------------------------------------------------------------- reasoning parameters

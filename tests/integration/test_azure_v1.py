@@ -120,6 +120,27 @@ async def test_v1_responses_pass_through_natively(
     assert azure.count("codex chat/completions") == 0  # never bridged to chat
 
 
+async def test_v1_stored_response_is_read_from_azure(
+    azure: FakeAzure, start_gateway: StartGateway
+) -> None:
+    gw = await start_gateway(v1_env(azure, AZURE_API_VER="preview"))
+    response = await gw.client().responses.retrieve("resp_abc123")
+    assert response.output_text == RESPONSE_TEXT
+    assert azure.last.method == "GET"
+    assert azure.last.path == "/openai/v1/responses/resp_abc123"
+    assert azure.last.query == {"api-version": "preview"}
+    assert azure.last.headers["api-key"] == "server-key"
+
+
+async def test_v1_legacy_completions_use_the_classic_route(
+    azure: FakeAzure, start_gateway: StartGateway
+) -> None:
+    gw = await start_gateway(v1_env(azure))
+    await gw.client().completions.create(model="instruct", prompt="hi")
+    assert azure.last.path == "/openai/deployments/instruct/completions"
+    assert azure.last.query == {"api-version": "2024-10-21"}
+
+
 async def test_v1_models_lists_deployments_not_the_catalogue(
     azure: FakeAzure, start_gateway: StartGateway
 ) -> None:
