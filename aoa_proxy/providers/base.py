@@ -18,7 +18,10 @@ Each provider states its `kind`, and the route serves each kind its own way:
 
 Every kind may override resolve_model (requested model -> upstream name), list_models /
 models_request (/v1/models) and translate_error (an upstream error answer -> the AoaError the
-client gets; return it, the route raises it).
+client gets; return it, the route raises it). A provider that learns about its upstream's models
+overrides prepare (the call as it will be sent) and retry_call (a changed call after an error
+answer, before anything reached the client); a call it sends in another dialect is marked
+`translated` and its answer goes through translate_response / translate_stream (Azure).
 
 The rules:
 - `Call` is frozen: read it, never change it. State for one request lives in locals, or in the
