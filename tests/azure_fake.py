@@ -151,6 +151,7 @@ class FakeAzure(RecordingServer):
     `o3` (a reasoning model: no max_tokens, no sampling knobs), anything else plain chat."""
 
     reasoning_refuses: tuple[str, ...] = ("temperature", "top_p", "stop", "presence_penalty")
+    cut_responses_stream: bool = False  # end the Responses stream before response.completed
     calls: dict[str, int] = field(default_factory=dict)
 
     def count(self, what: str) -> int:
@@ -218,7 +219,8 @@ class FakeAzure(RecordingServer):
         if body.get("stream"):
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await resp.prepare(request)
-            for event in response_events(deployment):
+            events = response_events(deployment)
+            for event in events[:-1] if self.cut_responses_stream else events:
                 data = json.dumps(event)
                 await resp.write(f"event: {event['type']}\ndata: {data}\n\n".encode())
             return resp

@@ -99,6 +99,19 @@ async def test_operation_not_supported_stream_is_bridged_back_to_chat_chunks(
     assert azure.last.json["stream"] is True
 
 
+async def test_a_responses_stream_cut_short_ends_the_chat_stream_with_an_error(
+    azure: FakeAzure, start_gateway: StartGateway
+) -> None:
+    azure.cut_responses_stream = True
+    gw = await start_gateway(env(azure))
+    stream = await gw.client().chat.completions.create(model="codex", messages=HI, stream=True)
+    text = ""
+    with pytest.raises(openai.APIError, match="ended before it finished"):
+        async for chunk in stream:
+            text += chunk.choices[0].delta.content or "" if chunk.choices else ""
+    assert text == RESPONSE_TEXT  # what came before the cut was delivered
+
+
 async def test_foundry_wording_of_unsupported_operation_is_recognised(
     azure: FakeAzure, start_gateway: StartGateway
 ) -> None:
@@ -229,6 +242,24 @@ async def test_a_chat_ui_default_request_needs_several_fixes_then_none(
     )
     assert azure.count("o3 chat/completions") == 6  # remembered: straight to the fixed body
     assert azure.last.json == {"model": "o3", "messages": HI, "max_completion_tokens": 100}
+
+
+async def test_a_learned_deployment_gets_the_clients_bytes_when_nothing_applies(
+    azure: FakeAzure, start_gateway: StartGateway
+) -> None:
+    gw = await start_gateway(env(azure))
+    await gw.client().chat.completions.create(model="o3", messages=HI, max_tokens=10)
+    raw = b'{ "model" : "o3",\n  "messages": [{"role": "user", "content": "hi"}] }'
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{gw.url}/v1/chat/completions",
+            data=raw,
+            headers={"Content-Type": "application/json", "Authorization": "Bearer k"},
+        ) as resp,
+    ):
+        assert resp.status == 200
+    assert azure.last.body == raw
 
 
 async def test_remembered_fixes_work_for_streams_and_other_deployments_are_untouched(
