@@ -177,9 +177,7 @@ class AzureProvider(Provider):
         url = f"{self.base_url}/openai/deployments?{urlencode({'api-version': LISTING_VERSION})}"
         return UpstreamRequest("GET", url, {"api-key": key})
 
-    def stored_response_request(
-        self, method: str, suffix: str, key: str
-    ) -> UpstreamRequest | None:
+    def stored_response_request(self, method: str, suffix: str, key: str) -> UpstreamRequest | None:
         """On v1, the Responses Azure stored (`store` defaults to true there)."""
         if not self.v1:
             return None

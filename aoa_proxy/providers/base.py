@@ -203,9 +203,7 @@ class Provider(ABC):
         """The upstream model-list call, or None if the upstream has none."""
         return None
 
-    def stored_response_request(
-        self, method: str, suffix: str, key: str
-    ) -> UpstreamRequest | None:
+    def stored_response_request(self, method: str, suffix: str, key: str) -> UpstreamRequest | None:
         """GET/DELETE `responses/{suffix}` on an upstream that stores the Responses it served
         natively, or None (bridged responses live in aoa's own store)."""
         return None

@@ -179,14 +179,16 @@ async def test_anthropic_client_on_a_responses_only_deployment(
     azure: FakeAzure, start_gateway: StartGateway
 ) -> None:
     gw = await start_gateway(env(azure))
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
             f"{gw.url}/v1/messages",
             json={"model": "codex", "max_tokens": 64, "messages": HI},
             headers={"x-api-key": "k", "anthropic-version": "2023-06-01"},
-        ) as resp:
-            assert resp.status == 200
-            message = await resp.json()
+        ) as resp,
+    ):
+        assert resp.status == 200
+        message = await resp.json()
     assert message["content"] == [{"type": "text", "text": RESPONSE_TEXT}]
     assert azure.last.path == "/openai/v1/responses"
 
