@@ -151,6 +151,7 @@ class FakeAzure(RecordingServer):
     `o3` (a reasoning model: no max_tokens, no sampling knobs), anything else plain chat."""
 
     reasoning_refuses: tuple[str, ...] = ("temperature", "top_p", "stop", "presence_penalty")
+    responses_refuse_temperature: tuple[str, ...] = ()  # deployments refusing it on /responses
     cut_responses_stream: bool = False  # end the Responses stream before response.completed
     calls: dict[str, int] = field(default_factory=dict)
 
@@ -170,6 +171,12 @@ class FakeAzure(RecordingServer):
         key = f"{deployment} {route}"
         self.calls[key] = self.calls.get(key, 0) + 1
         if route == "responses":
+            if "temperature" in body and deployment in self.responses_refuse_temperature:
+                return web.Response(
+                    status=400,
+                    body=unsupported_parameter("temperature"),
+                    content_type="application/json",
+                )
             return await self._responses(request, deployment, body)
         if route == "embeddings":
             return web.json_response(

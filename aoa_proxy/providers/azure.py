@@ -107,24 +107,25 @@ class AzureProvider(Provider):
 
     def prepare(self, call: Call) -> Call:
         """The call with what this deployment is known to need (azure_compat.py)."""
-        if not self.learned or call.endpoint is not Endpoint.CHAT or call.translated:
+        if not self.learned or call.endpoint is not Endpoint.CHAT:
             return call
         fixes = self.learned.get(call.upstream_model)
         if fixes is None:
             return call
-        if fixes.responses:
-            return dataclasses.replace(call, translated=True)
         body = fixes.apply(call.body)
-        if body is None:
-            return call
-        return dataclasses.replace(call, body=body, raw=dumps(body))
+        if body is not None:
+            call = dataclasses.replace(call, body=body, raw=dumps(body))
+        if fixes.responses and not call.translated:
+            call = dataclasses.replace(call, translated=True)
+        return call
 
     def retry_call(self, call: Call, status: int, body: bytes) -> Call | None:
         """A chat call Azure refused for a reason aoa can fix: learn it, send the fixed call."""
-        if not self.settings.compat or call.endpoint is not Endpoint.CHAT or call.translated:
+        if not self.settings.compat or call.endpoint is not Endpoint.CHAT:
             return None
         advice = azure_compat.advice(status, body, call.body)
-        if advice is None:
+        # On /responses (already translated) only a refused field can still be fixed.
+        if advice is None or (call.translated and advice.responses):
             return None
         self.learned.learn(call.upstream_model, advice)
         return self.prepare(call)

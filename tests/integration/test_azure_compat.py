@@ -112,6 +112,25 @@ async def test_a_responses_stream_cut_short_ends_the_chat_stream_with_an_error(
     assert text == RESPONSE_TEXT  # what came before the cut was delivered
 
 
+async def test_a_field_the_responses_route_refuses_is_left_out_too(
+    azure: FakeAzure, start_gateway: StartGateway
+) -> None:
+    azure.responses_refuse_temperature = ("codex",)  # pattern of the spec's chat wording
+    gw = await start_gateway(env(azure))
+    client = gw.client()
+    reply = await client.chat.completions.create(model="codex", messages=HI, temperature=0.7)
+    assert reply.choices[0].message.content == RESPONSE_TEXT
+    assert [r.path.rsplit("/", 1)[-1] for r in azure.received] == [
+        "completions",
+        "responses",
+        "responses",
+    ]
+    assert "temperature" not in azure.last.json
+    await client.chat.completions.create(model="codex", messages=HI, temperature=0.7)
+    assert azure.count("codex responses") == 3  # remembered: one try, without temperature
+    assert azure.count("codex chat/completions") == 1
+
+
 async def test_foundry_wording_of_unsupported_operation_is_recognised(
     azure: FakeAzure, start_gateway: StartGateway
 ) -> None:
