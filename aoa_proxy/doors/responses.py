@@ -1,8 +1,8 @@
 """The Responses front door: POST /v1/responses, and GET/DELETE of the responses it stored.
 
 A provider that speaks Responses itself (Endpoint.RESPONSES in its `endpoints`: the openai
-provider, Azure on its v1 API) gets the client's bytes with only the model changed, its stream relayed event by
-event, exactly as chat is (chat.openai_door). Every other provider is bridged
+provider, Azure on its v1 API) gets the client's bytes with only the model changed, its stream
+relayed event by event, exactly as chat is (chat.openai_door). Every other provider is bridged
 (bridges/responses.py): the request becomes a chat request, the provider's own chat path runs
 (pass-through, translated or local), and its answer or chunk stream becomes a Response or the
 Responses event stream. Bridged responses with `store` not false are kept in the bounded
