@@ -209,6 +209,7 @@ AZURE_KNOWN_API_VERSIONS: Final = frozenset(
         "2025-04-01-preview",
         "preview",
         "latest",
+        "v1",  # the v1 API (/openai/v1/...): no dated version
     }
 )
 _API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview|latest|v1)$")
@@ -315,7 +316,10 @@ PROVIDER_ENTRIES: Final = (
             _api_version(
                 "AZURE_API_VER",
                 "2023-05-15",
-                N_("api-version sent to Azure"),
+                N_(
+                    "api-version sent to Azure; v1 or preview (or an endpoint ending in "
+                    "/openai/v1) uses the v1 API, the deployment as the body's model"
+                ),
                 check=_azure_api_version,
             ),
             Var(
@@ -328,6 +332,16 @@ PROVIDER_ENTRIES: Final = (
             _aliases(
                 "AZURE_MODEL_ALIAS",
                 N_("requested:deployment pairs, e.g. gpt-4:my-gpt4,gpt-3.5-turbo:gpt-35"),
+            ),
+            Var(
+                "AZURE_COMPAT",
+                "on",
+                N_(
+                    "off: pass Azure's errors on unchanged instead of resending what reasoning "
+                    "and Responses-only deployments refuse (docs/azure.md)"
+                ),
+                kind=Kind.BOOL,
+                field="compat",
             ),
             Var(
                 "AZURE_VISION",

@@ -49,6 +49,7 @@ class ProviderSettings:
     socks_proxy: str = ""
     ignore_api_version_check: bool = False
     safety: str = "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
+    compat: bool = True  # Azure: retry what reasoning / Responses-only deployments refuse
 
     @property
     def proxy(self) -> str:

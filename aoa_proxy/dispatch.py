@@ -8,6 +8,11 @@ through `relay_attempts`, which walks failover.Attempts: the next key on a 429 o
 key, the next target on a 429, 5xx, timeout or connection error, until an upstream answers
 well. Only then does relay.relay write anything to the client, so a stream that has started
 always finishes where it started.
+
+Both paths let the provider adjust the call (`Provider.prepare`: what Azure learned about a
+deployment) and, on an error answer, send a changed call instead (`Provider.retry_call`: a
+field the deployment refuses, a chat call it serves only through /responses), still before
+anything reaches the client. Providers with nothing to adjust cost one method call.
 """
 
 from __future__ import annotations
@@ -64,8 +69,8 @@ def direct_call(
         key = pool.keys[0]
     else:
         return None
-    return Call(
-        endpoint, body, raw, model, route.model, rec.stream, key, forwarded(endpoint, headers)
+    return provider.prepare(
+        Call(endpoint, body, raw, model, route.model, rec.stream, key, forwarded(endpoint, headers))
     )
 
 
@@ -101,6 +106,7 @@ async def relay_attempts(
     attempt: Attempt | None = attempts.first()
     model: str = body["model"]
     forward = forwarded(endpoint, request.headers)
+    retry: Call | None = None  # the provider's changed call for the same attempt
     while attempt is not None:
         target = attempt.target
         provider = snap.providers[target.provider]
@@ -108,7 +114,10 @@ async def relay_attempts(
         if key is None:  # no pool: the client's own key, and only for the default provider
             key = pick_key(provider, request.headers, snap.settings, own=provider is snap.default)
         answer_as = model if target == route.target else target.model
-        call = Call(endpoint, body, raw, answer_as, target.model, rec.stream, key, forward)
+        call = retry or provider.prepare(
+            Call(endpoint, body, raw, answer_as, target.model, rec.stream, key, forward)
+        )
+        retry = None
         rec.provider, rec.upstream_model = provider.name, target.model
         rec.route = f"{model} {ARROW} {target}"
         rec.moved = "; ".join(attempts.reasons)
@@ -134,6 +143,9 @@ async def relay_attempts(
         finally:
             upstream.close()
         status, headers = upstream.status, upstream.headers
+        retry = provider.retry_call(call, status, error_body)
+        if retry is not None:
+            continue
         attempt = attempts.after(attempt, status=status, headers=headers, body=error_body)
         if attempt is None:
             rec.moved = "; ".join(attempts.reasons)

@@ -94,6 +94,10 @@ async def relay(
         passed = pass_headers(upstream.headers)
         if upstream.status >= 400:
             body = await read_error_body(upstream, provider.label)
+            retry = provider.retry_call(call, upstream.status, body)
+            if retry is not None:  # nothing is written yet: send the changed call instead
+                upstream.close()
+                return await relay(request, rt, provider, retry, rec)
             raise error_for(provider, call, upstream.status, body, passed, keys)
         content_type = upstream.content_type
         is_sse = content_type == "text/event-stream"
@@ -102,7 +106,7 @@ async def relay(
                 f"{provider.label} answered with {_shown_type(content_type)}, not JSON; "
                 "check the endpoint (a web page or a login portal answers like this)"
             )
-        if provider.kind is ProviderKind.PASSTHROUGH or (
+        if (provider.kind is ProviderKind.PASSTHROUGH and not call.translated) or (
             provider.native and call.endpoint in provider.native
         ):
             if is_sse:

@@ -6,4 +6,5 @@ events`, `finish() -> events`, `fail(error) -> events`) that keeps all index boo
 place. What cannot map is a RequestError naming the field, never a silent change of meaning.
 
     responses   OpenAI Responses API (POST /v1/responses) <-> chat completions
+    chat_responses  the other way round, for Azure deployments that serve only Responses
 """

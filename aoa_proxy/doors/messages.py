@@ -290,11 +290,16 @@ async def _answer(
         passed = pass_headers(upstream.headers)
         if upstream.status >= 400:
             error_body = await read_error_body(upstream, provider.label)
+            retry = provider.retry_call(call, upstream.status, error_body)
+            if retry is not None:  # nothing is written yet: send the changed call instead
+                upstream.close()
+                return await _answer(request, rt, provider, retry, rec, mcall, None)
             raise error_for(provider, call, upstream.status, error_body, passed, keys)
+        relayed = provider.kind is ProviderKind.PASSTHROUGH and not call.translated
         is_sse = upstream.content_type == "text/event-stream"
         if call.stream and is_sse:
             chunks: AsyncIterator[Mapping[str, Any]]
-            if provider.kind is ProviderKind.PASSTHROUGH:
+            if relayed:
                 chunks = parse_chat_stream(iter_data(upstream.content))
             else:
                 chunks = provider.translate_stream(call, iter_data(upstream.content))
@@ -304,7 +309,7 @@ async def _answer(
             parsed = orjson.loads(payload)
         except orjson.JSONDecodeError:
             raise UpstreamUnreachable(f"{provider.label} sent an answer that is not JSON") from None
-        if provider.kind is not ProviderKind.PASSTHROUGH:
+        if not relayed:
             parsed = provider.translate_response(call, parsed)
         if call.stream:  # the upstream answered whole: one chunk-like pass through the stream
             chunks = answer_as_chunks(parsed)

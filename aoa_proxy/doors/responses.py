@@ -1,8 +1,8 @@
 """The Responses front door: POST /v1/responses, and GET/DELETE of the responses it stored.
 
 A provider that speaks Responses itself (Endpoint.RESPONSES in its `endpoints`: the openai
-provider) gets the client's bytes with only the model changed, its stream relayed event by
-event, exactly as chat is (chat.openai_door). Every other provider is bridged
+provider, Azure on its v1 API) gets the client's bytes with only the model changed, its stream
+relayed event by event, exactly as chat is (chat.openai_door). Every other provider is bridged
 (bridges/responses.py): the request becomes a chat request, the provider's own chat path runs
 (pass-through, translated or local), and its answer or chunk stream becomes a Response or the
 Responses event stream. Bridged responses with `store` not false are kept in the bounded
@@ -38,7 +38,6 @@ from aoa_proxy.hardening import redact
 from aoa_proxy.intake import key_or_empty, parse_body, read_body, validate
 from aoa_proxy.jsonutil import dumps
 from aoa_proxy.providers import Call, Endpoint, Provider, ProviderKind
-from aoa_proxy.providers.openai_compat import OpenAICompatProvider
 from aoa_proxy.relay import error_for, open_upstream, pass_headers
 from aoa_proxy.response_store import ResponseStore, Stored, input_items
 from aoa_proxy.runtime import RequestRecord, Runtime
@@ -179,7 +178,7 @@ async def _from_upstream(request: web.Request, suffix: str) -> web.Response | No
         ),
         None,
     )
-    if not isinstance(provider, OpenAICompatProvider):
+    if provider is None:
         return None
     pool = snap.pools.get(provider.name)
     own = provider is snap.default
@@ -192,6 +191,8 @@ async def _from_upstream(request: web.Request, suffix: str) -> web.Response | No
     query = f"?{request.query_string}" if request.query_string else ""
     method = "GET" if request.method == "HEAD" else request.method  # aiohttp drops the body
     ureq = provider.stored_response_request(method, f"{rid}{suffix}{query}", key)
+    if ureq is None:
+        return None
     session = rt.session(provider)
     keys = (*provider.server_keys, key)
     try:
@@ -270,9 +271,13 @@ class _Bridge:
             passed = pass_headers(upstream.headers)
             if upstream.status >= 400:
                 error_body = await read_error_body(upstream, provider.label)
+                retry = provider.retry_call(call, upstream.status, error_body)
+                if retry is not None:  # nothing is written yet: send the changed call instead
+                    upstream.close()
+                    return await self.answer(request, rt, provider, retry, rec, None)
                 raise error_for(provider, call, upstream.status, error_body, passed, keys)
             is_sse = upstream.content_type == "text/event-stream"
-            translating = provider.kind is ProviderKind.TRANSLATING
+            translating = provider.kind is ProviderKind.TRANSLATING or call.translated
             if call.stream and is_sse:
                 events = iter_data(upstream.content)
                 chunks: AsyncIterator[Mapping[str, Any]]

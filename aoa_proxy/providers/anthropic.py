@@ -59,7 +59,7 @@ class AnthropicProvider(Provider):
     kind: ClassVar[ProviderKind] = ProviderKind.TRANSLATING
     # Chat is translated; Messages and count_tokens are Anthropic's own, passed through.
     # No legacy completions and no embeddings: Anthropic has neither (check_endpoint's 404).
-    endpoints: ClassVar[frozenset[Endpoint]] = frozenset(
+    endpoints: frozenset[Endpoint] = frozenset(
         {Endpoint.CHAT, Endpoint.MESSAGES, Endpoint.COUNT_TOKENS}
     )
     native: ClassVar[frozenset[Endpoint]] = frozenset({Endpoint.MESSAGES, Endpoint.COUNT_TOKENS})

@@ -19,7 +19,10 @@ Each provider states its `kind`, and the route serves each kind its own way:
 
 Every kind may override resolve_model (requested model -> upstream name), list_models /
 models_request (/v1/models) and translate_error (an upstream error answer -> the AoaError the
-client gets; return it, the route raises it).
+client gets; return it, the route raises it). A provider that learns about its upstream's models
+overrides prepare (the call as it will be sent) and retry_call (a changed call after an error
+answer, before anything reached the client); a call it sends in another dialect is marked
+`translated` and its answer goes through translate_response / translate_stream (Azure).
 
 The rules:
 - `Call` is frozen: read it, never change it. State for one request lives in locals, or in the
@@ -96,6 +99,10 @@ class Call:
     key: str  # the key to send upstream (server key, or the client's own)
     # Client headers a native upstream gets as sent (anthropic-version, anthropic-beta...).
     forward: tuple[tuple[str, str], ...] = ()
+    # The upstream answers in another dialect than the client's: translate_response /
+    # translate_stream map it back even for a pass-through provider (Azure's Responses-only
+    # deployments take a chat call on /responses).
+    translated: bool = False
 
     @property
     def stream_answer(self) -> bool:
@@ -127,7 +134,8 @@ class Provider(ABC):
     label: ClassVar[str]
     key_env_var: ClassVar[str]
     kind: ClassVar[ProviderKind]
-    endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS
+    # An instance attribute so that a provider's settings can add routes (Azure's v1 API).
+    endpoints: frozenset[Endpoint] = CHAT_ENDPOINTS
     # Endpoints a translating provider's upstream speaks as the client does: their answers are
     # relayed as bytes, as a pass-through provider's are (anthropic: Messages).
     native: ClassVar[frozenset[Endpoint]] = frozenset()
@@ -166,6 +174,17 @@ class Provider(ABC):
         inline them. Pass-through providers never await anything here.
         """
 
+    def prepare(self, call: Call) -> Call:
+        """The call as this provider will send it, given what it learned about the upstream
+        model (Azure's compat); the same call when nothing applies. On every request: keep it
+        cheap."""
+        return call
+
+    def retry_call(self, call: Call, status: int, body: bytes) -> Call | None:
+        """A changed call to send instead, after the upstream refused `call` with this error
+        answer (nothing has reached the client yet); None: the error is the answer."""
+        return None
+
     def translate_response(self, call: Call, payload: Any) -> Answer:
         """Upstream JSON -> OpenAI JSON (only for translating providers)."""
         raise NotImplementedError
@@ -192,6 +211,11 @@ class Provider(ABC):
 
     def models_request(self, key: str) -> UpstreamRequest | None:
         """The upstream model-list call, or None if the upstream has none."""
+        return None
+
+    def stored_response_request(self, method: str, suffix: str, key: str) -> UpstreamRequest | None:
+        """GET/DELETE `responses/{suffix}` on an upstream that stores the Responses it served
+        natively, or None (bridged responses live in aoa's own store)."""
         return None
 
     async def list_models(self, fetch: FetchJson, key: str) -> list[ModelObject]:

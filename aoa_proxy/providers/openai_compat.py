@@ -26,7 +26,7 @@ class OpenAICompatProvider(Provider):
     key_env_var: ClassVar[str] = "OPENAI_API_KEY"
     kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
     # OpenAI's own API serves POST /responses: Responses requests pass through to it.
-    endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS | {Endpoint.RESPONSES}
+    endpoints: frozenset[Endpoint] = CHAT_ENDPOINTS | {Endpoint.RESPONSES}
 
     @property
     def base_url(self) -> str:

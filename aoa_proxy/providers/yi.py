@@ -13,7 +13,7 @@ class YiProvider(OpenAICompatProvider):
     name: ClassVar[str] = "yi"
     label: ClassVar[str] = "Yi (01.AI)"
     key_env_var: ClassVar[str] = "YI_API_KEY"
-    endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS  # chat only: Responses is bridged
+    endpoints: frozenset[Endpoint] = CHAT_ENDPOINTS  # chat only: Responses is bridged
 
     @property
     def base_url(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from aiohttp import StreamReader, web
@@ -197,7 +197,7 @@ def test_a_local_provider_needs_no_key():
 
 
 class ChatOnly(OpenAICompatProvider):
-    endpoints: ClassVar[frozenset[Endpoint]] = frozenset({Endpoint.CHAT})
+    endpoints: frozenset[Endpoint] = frozenset({Endpoint.CHAT})
 
 
 def test_checked_body_parses_and_validates_for_the_endpoint():
