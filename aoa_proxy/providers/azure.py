@@ -7,8 +7,16 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from aoa_proxy.errors import AoaError, ModelNotFound, upstream_error
-from aoa_proxy.providers.base import Call, FetchBytes, Provider, ProviderKind, UpstreamRequest
+from aoa_proxy.errors import AoaError, EntraError, ModelNotFound, upstream_error
+from aoa_proxy.providers.base import (
+    Call,
+    FetchBytes,
+    FetchJson,
+    Provider,
+    ProviderKind,
+    UpstreamRequest,
+    model_entry,
+)
 from aoa_proxy.schema import ModelObject
 
 
@@ -52,7 +60,7 @@ class AzureProvider(Provider):
     async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
         deployment = _quote(call.upstream_model)
         url = f"{self.base_url}/openai/deployments/{deployment}/{call.endpoint.value}?{self._query}"
-        headers = {"Content-Type": "application/json", "api-key": call.key}
+        headers = {"Content-Type": "application/json", **await self._auth(call.key)}
         if call.stream:
             headers["Accept"] = "text/event-stream"
         # Azure ignores the body's model (the deployment is in the URL): send the client's bytes.
@@ -77,7 +85,23 @@ class AzureProvider(Provider):
         version = self.settings.api_version
         version = version if version in _LISTING_VERSIONS else "2023-05-15"
         url = f"{self.base_url}/openai/deployments?{urlencode({'api-version': version})}"
-        return UpstreamRequest("GET", url, {"api-key": key})
+        return UpstreamRequest("GET", url, self._entra_or_key(key))
+
+    async def list_models(self, fetch: FetchJson, key: str) -> list[ModelObject]:
+        if self.tokens is not None:
+            try:
+                key = await self.tokens.token()
+            except EntraError:  # the requests say why; the list shows the configured names
+                return [model_entry(name, self.name) for name in self.known_models()]
+        return await super().list_models(fetch, key)
+
+    async def _auth(self, key: str) -> dict[str, str]:
+        """Entra ID: a Bearer token (the client's key never reaches Azure); else `api-key`."""
+        return self._entra_or_key(await self.tokens.token() if self.tokens else key)
+
+    def _entra_or_key(self, secret: str) -> dict[str, str]:
+        # Classic routes reject a key sent as a Bearer: keys go in api-key.
+        return {"Authorization": f"Bearer {secret}"} if self.tokens else {"api-key": secret}
 
     def known_models(self) -> list[str]:
         names = [self.settings.model]
