@@ -160,6 +160,28 @@ def entra_error(reason: str) -> EntraError:
     return EntraError(f"No Entra ID token for Azure: {_ENTRA_DEFAULT_FIX}{said}")
 
 
+def azure_refusal(status: int, body: bytes, *, entra: bool) -> AoaError | None:
+    """Azure's refusals that only a change of sign-in fixes, worded with that fix; else None.
+
+    Bodies from shared/specs/azure-modern.md section 3 (troubleshoot-errors.md).
+    """
+    if status == 403 and b"AuthenticationTypeDisabled" in body:
+        return ForbiddenError(
+            "Key authentication is disabled for this Azure resource (disableLocalAuth): "
+            "set AZURE_AUTH=entra and run `az login` (or sign in in the aoa settings)",
+            code="authentication_type_disabled",
+        )
+    if entra and status in (401, 403) and b"PermissionDenied" in body:
+        return ForbiddenError(
+            "Entra ID signed you in, but your identity has no data role on this Azure resource: "
+            "assign it 'Cognitive Services OpenAI User' (Azure OpenAI models) or 'Cognitive "
+            "Services User' (all Foundry models); a new assignment takes up to 5 minutes. "
+            f"Azure said: {_snippet(body)}",
+            code="permission_denied",
+        )
+    return None
+
+
 class ForbiddenError(AoaError):
     status = 403
     type = "permission_error"

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
-from aoa_proxy.errors import AoaError, EntraError, ModelNotFound, upstream_error
+from aoa_proxy.errors import AoaError, EntraError, ModelNotFound, azure_refusal, upstream_error
 from aoa_proxy.providers.base import (
     Call,
     FetchBytes,
@@ -79,7 +79,11 @@ class AzureProvider(Provider):
                 "(requested:deployment) or use a deployment name as the model.",
                 param="model",
             )
-        return upstream_error(status, body, headers)
+        if status == 401 and self.tokens is not None:
+            self.tokens.forget()  # refused (revoked, expired early): the next request asks anew
+        return azure_refusal(status, body, entra=self.tokens is not None) or upstream_error(
+            status, body, headers
+        )
 
     def models_request(self, key: str) -> UpstreamRequest | None:
         version = self.settings.api_version

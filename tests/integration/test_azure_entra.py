@@ -14,13 +14,14 @@ from pathlib import Path
 
 import openai
 import pytest
+from aiohttp import web
 from openai.types.chat import ChatCompletionMessageParam
 
 from aoa_proxy.config import load_settings
 from aoa_proxy.errors import ConfigError
 from tests.conftest import StartGateway
 from tests.entra_fakes import FakeAz, ManagedIdentity, NoIdentityImds, entra_env, install_az
-from tests.fakes import FakeUpstream
+from tests.fakes import FakeUpstream, Received, Responder
 
 SCOPE_RESOURCE = "https://cognitiveservices.azure.com"
 HI: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
@@ -198,3 +199,58 @@ async def test_a_server_key_and_entra_together_are_refused() -> None:
         )
     assert [p.var for p in caught.value.problems] == ["AZURE_AUTH"]
     assert "server-key" not in str(caught.value)
+
+
+def answer(status: int, body: bytes) -> Responder:
+    async def respond(request: web.Request, rec: Received) -> web.StreamResponse:
+        return web.Response(status=status, body=body, content_type="application/json")
+
+    return respond
+
+
+# Azure's exact bodies (shared/specs/azure-modern.md section 3).
+EXPIRED = (
+    b'{"statusCode":401,"message":"Unauthorized. Access token is missing, invalid, audience is '
+    b'incorrect (https://cognitiveservices.azure.com), or have expired."}'
+)
+NO_ROLE = (
+    b'{"error":{"code":"PermissionDenied","message":"Principal does not have access to '
+    b'API/Operation."}}'
+)
+KEYS_OFF = (
+    b'{"error":{"code":"AuthenticationTypeDisabled","message":"Key based authentication is '
+    b'disabled for this resource."}}'
+)
+
+
+async def test_a_refused_token_is_asked_for_anew(
+    upstream: FakeUpstream, start_gateway: StartGateway, az: FakeAz
+) -> None:
+    gw = await start_gateway(entra(upstream))
+    upstream.responder = answer(401, EXPIRED)
+    with pytest.raises(openai.AuthenticationError):
+        await gw.client().chat.completions.create(model="gpt-4o", messages=HI)
+    assert bearer_only(upstream) == "az-token-1"
+    upstream.responder = None
+    await gw.client().chat.completions.create(model="gpt-4o", messages=HI)
+    assert bearer_only(upstream) == "az-token-2"
+
+
+async def test_missing_role_names_the_role(
+    upstream: FakeUpstream, start_gateway: StartGateway, az: FakeAz
+) -> None:
+    gw = await start_gateway(entra(upstream))
+    upstream.responder = answer(401, NO_ROLE)
+    with pytest.raises(openai.PermissionDeniedError, match="Cognitive Services OpenAI User"):
+        await gw.client().chat.completions.create(model="gpt-4o", messages=HI)
+
+
+async def test_keys_disabled_on_the_resource_says_to_use_entra(
+    upstream: FakeUpstream, start_gateway: StartGateway
+) -> None:
+    gw = await start_gateway(
+        {"AOA_TYPE": "azure", "AZURE_ENDPOINT": upstream.url + "/", "AZURE_API_KEY": "k"}
+    )
+    upstream.responder = answer(403, KEYS_OFF)
+    with pytest.raises(openai.PermissionDeniedError, match="AZURE_AUTH=entra"):
+        await gw.client().chat.completions.create(model="gpt-4o", messages=HI)
