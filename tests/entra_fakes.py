@@ -7,11 +7,15 @@ look for it in logs and files.
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import itertools
 import os
 import socket
 import stat
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,17 +113,53 @@ def entra_env(monkeypatch: pytest.MonkeyPatch, home: Path, imds: str = "") -> No
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no real az or azd
 
 
-def install_az(monkeypatch: pytest.MonkeyPatch, folder: Path) -> FakeAz:
+def write_az(folder: Path) -> tuple[FakeAz, dict[str, str]]:
+    """The fake `az` in `folder`, and the variables a process needs to run it (PATH first)."""
     folder.mkdir(parents=True, exist_ok=True)
     az = folder / "az"
     az.write_text(_FAKE_AZ)
     az.chmod(az.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     fake = FakeAz(folder)
     fake.logged_in()
-    monkeypatch.setenv("FAKE_AZ_LOG", str(fake.log))
-    monkeypatch.setenv("FAKE_AZ_MODE_FILE", str(folder / "mode"))
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    env = {
+        "FAKE_AZ_LOG": str(fake.log),
+        "FAKE_AZ_MODE_FILE": str(folder / "mode"),
+        "PATH": f"{folder}{os.pathsep}/usr/bin:/bin",
+    }
+    return fake, env
+
+
+def install_az(monkeypatch: pytest.MonkeyPatch, folder: Path) -> FakeAz:
+    fake, env = write_az(folder)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     return fake
+
+
+@contextlib.contextmanager
+def imds_without_identity() -> Iterator[str]:
+    """NoIdentityImds for other processes: a thread serving the 400, its URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'{"error":"invalid_request","error_description":"Identity not found"}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass
