@@ -49,6 +49,7 @@ from aoa_proxy.security import mask
 
 if TYPE_CHECKING:
     from aoa_desktop.autostart import Autostart
+    from aoa_desktop.signin import MicrosoftSignIn
     from aoa_proxy.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,11 @@ class Controller:
         self._lock = threading.RLock()
         self._chosen: str | None = None  # provider picked in the tray this session
         self._data = self.store.load()
-        self._keys = {name: keys.get(name) for name in (*self.fields.keyed, ACCESS_TOKEN)}
+        self._keys = {
+            name: keys.get(name)
+            for name in (*self.fields.keyed, ACCESS_TOKEN, *self.fields.extra_secrets)
+        }
+        self.signin: MicrosoftSignIn | None = None  # "Sign in with Microsoft" (the shell's)
         self._load_proxy_logins()
         problems, self._settings = self._build_lenient(self._data)
         set_language(self._settings.lang or None)  # before any message below is worded
@@ -129,7 +134,8 @@ class Controller:
         env_name = self.fields.key_env_var(name)
         from_env = env_name in self.env_overrides
         text = self.env[env_name].strip() if from_env else self._keys.get(name, "")
-        keys = pool_keys(text) if name != ACCESS_TOKEN else ((text,) if text else ())
+        single = name == ACCESS_TOKEN or name in self.fields.extra_secrets
+        keys = ((text,) if text else ()) if single else pool_keys(text)
         key = keys[0] if len(keys) == 1 else ""
         return {
             "stored": bool(keys),
@@ -394,7 +400,7 @@ class Controller:
         token in the keyring, replacing what was there, and use it."""
         key = key.strip()
         with self._lock:
-            if name == ACCESS_TOKEN:
+            if name == ACCESS_TOKEN or name in self.fields.extra_secrets:  # one secret each
                 if any(c.isspace() or not c.isprintable() for c in key):
                     return [_("A key must not contain spaces or line breaks")]
                 return self._store_key(name, key)
@@ -452,7 +458,7 @@ class Controller:
 
     def delete_key(self, name: str) -> list[str]:
         with self._lock:
-            if name not in (*self.fields.keyed, ACCESS_TOKEN):
+            if name not in (*self.fields.keyed, ACCESS_TOKEN, *self.fields.extra_secrets):
                 return [_("Unknown provider {name!r}").format(name=name)]
             try:
                 self.keys.delete(name)
@@ -544,7 +550,7 @@ class Controller:
                 else:
                     env[var.name] = str(value)
         for name, key in keys.items():
-            if key and name in (*self.fields.keyed, ACCESS_TOKEN):  # not the proxy logins
+            if key and name in (*self.fields.keyed, ACCESS_TOKEN, *self.fields.extra_secrets):
                 env[self.fields.key_env_var(name)] = key
         env.update({n: self.env[n] for n in overrides})
         listed = self.fields.enabled_var

@@ -181,6 +181,14 @@ class Runtime:
             tokens = self._tokens[key] = Tokens(ps, first=first)
         return tokens
 
+    def forget_tokens(self) -> None:
+        """Ask for new Entra ID tokens from the next request on (the desktop's sign-in changed).
+
+        Safe from another thread: it only marks the cached tokens stale.
+        """
+        for tokens in list(self._tokens.values()):
+            tokens.forget()
+
     async def check_entra(self) -> None:
         """Get one token per Entra ID setup at start-up and log its source (never the token).
 

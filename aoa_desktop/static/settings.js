@@ -203,7 +203,8 @@ async function keyAction(name, body, box) {
     if (redraw && answer.state) {
       state = answer.state;
       renderAll(false);
-      const fresh = name === "access-token" ? $("#token-key") : $(".panel[data-name='" + name + "'] .key");
+      const fresh = name === "access-token" ? $("#token-key")
+        : $("[data-entry='" + name + "']") || $(".panel[data-name='" + name + "'] .key");
       if (fresh) result = $(".key-result", fresh);
     }
     if (answer.ok) {
@@ -323,6 +324,17 @@ function renderPanel(name, p) {
       const box = el("div", { class: "key" });
       form.append(el("label", { textContent: t("api_key") }), box);
       renderKey(box, name, p.key, p.pool);
+    } else if (p.secrets && p.secrets[row]) {
+      // A secret beyond the API key (Azure's client secret): one keyring entry, never shown.
+      const secret = p.secrets[row];
+      const box = el("div", { class: "key secret" });
+      box.dataset.entry = secret.entry;
+      form.append(el("label", { textContent: t(row) }), box);
+      renderKey(box, secret.entry, secret);
+    } else if (row === "signin") {
+      const box = el("div", { class: "signin" });
+      form.append(el("label", { textContent: t("signin") }), box);
+      renderSignin(box, name, p.signin);
     } else {
       form.append(...fieldRow(name, row, p, panel));
     }
@@ -330,6 +342,43 @@ function renderPanel(name, p) {
   const button = $(".test", panel), result = $(".test-result", panel);
   button.addEventListener("click", () => testConnection(name, button, result));
   return panel;
+}
+
+// "Sign in with Microsoft": who is signed in, or the button; the flow runs in the browser
+// window it opens, and this box follows it until it ends.
+function renderSignin(box, name, s) {
+  box.textContent = "";
+  let text = t("signin_none");
+  if (s.pending) text = t("signin_pending");
+  else if (s.account) text = t("signin_as", { account: s.account });
+  box.append(el("span", { class: s.account ? "key-state signin-state ok" : "key-state signin-state", textContent: text }));
+  if (!s.pending) {
+    const out = Boolean(s.account);
+    const button = el("button", {
+      type: "button",
+      class: out ? "small danger signout" : "small signin-start",
+      textContent: out ? t("signout_button") : t("signin_button"),
+    });
+    button.addEventListener("click", () => signinAction(name, out ? { sign_out: true } : {}, box));
+    box.append(button);
+  }
+  if (s.error) box.append(el("small", { class: "signin-result invalid", textContent: s.error }));
+}
+
+async function signinAction(name, body, box) {
+  try {
+    const answer = await call("signin", body);
+    let s = answer.state.providers[name].signin;
+    renderSignin(box, name, s);
+    if (!answer.ok) box.append(el("small", { class: "signin-result invalid", textContent: answer.problems.join(" ") }));
+    while (s.pending) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      s = (await call("state")).providers[name].signin;
+      renderSignin(box, name, s);
+    }
+  } catch (err) {
+    box.append(el("small", { class: "signin-result invalid", textContent: err.message }));
+  }
 }
 
 function fieldRow(name, fname, p, panel) {

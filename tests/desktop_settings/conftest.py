@@ -20,6 +20,7 @@ from aoa_desktop.fields import KEYED_PROVIDERS
 from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore, proxy_login_name
 from aoa_desktop.settings_session import SessionBook
 from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes, settings_url
+from aoa_desktop.signin import MicrosoftSignIn
 from aoa_proxy.app import create_app
 from aoa_proxy.catalogue import CATALOGUE, Catalogue
 from aoa_proxy.runtime import Runtime
@@ -86,6 +87,7 @@ class Launcher:
         *,
         on_settings_port: bool = False,
         catalogue: Catalogue = CATALOGUE,
+        signin: MicrosoftSignIn | None = None,
     ) -> Desktop:
         """A launch on a free port, or (on_settings_port) on the port its settings name."""
         controller = Controller(
@@ -96,7 +98,10 @@ class Launcher:
             launch_command=["aoa"],
             catalogue=catalogue,
         )
-        runtime = Runtime(controller.settings)
+        runtime = Runtime(controller.settings, signin=signin.credential if signin else None)
+        if signin is not None:
+            controller.signin = signin
+            signin.on_change.append(runtime.forget_tokens)
         controller.attach(runtime)
         app = create_app(controller.settings, runtime)
         sessions = SessionBook()
