@@ -185,7 +185,7 @@ async def test_client_secret_goes_to_the_keyring_and_never_back_to_the_page(
     box = page.locator(".panel:not([hidden]) [data-entry='azure.client_secret']")
     await box.locator("input").fill(SECRET)
     await box.get_by_role("button", name="Store key").click()
-    await expect(box.locator(".key-state")).to_have_text("A key ending in 1234 is stored")
+    await expect(box.locator(".secret-state")).to_have_text("A key ending in 1234 is stored")
     assert _secret_tool("azure.client_secret") == SECRET
     assert desktop.controller.settings.active.client_secret == SECRET
     assert files_containing(tmp_path, SECRET) == []
