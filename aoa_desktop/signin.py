@@ -4,8 +4,9 @@ azure-identity's InteractiveBrowserCredential opens the system browser (auth cod
 loopback redirect it listens for itself). What outlives a restart:
 - the account record (who, which tenant; no token) in the OS keyring, entry "azure.signin";
 - MSAL's token cache in the library's *encrypted* persistent cache (DPAPI, Keychain, libsecret),
-  name "aoa", allow_unencrypted_storage=False: where that cannot be encrypted, signing in fails
-  with the reason, and nothing is ever written in plain text.
+  name "aoa", allow_unencrypted_storage=False. On Linux that needs libsecret's Python binding
+  (PyGObject + gir1.2-secret-1), which the binary does not carry: without it the cache goes to
+  the OS keyring instead, through aoa's KeyStore, entry "azure.signin-cache". Never a plain file.
 
 The gateway asks `credential(settings)` for tokens before azure-identity's own chain
 (aoa_proxy.entra.Tokens): silently, from that cache (disable_automatic_authentication), never
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Final, Protocol
@@ -30,6 +32,7 @@ from aoa_proxy.i18n import _
 log = logging.getLogger(__name__)
 
 RECORD_ENTRY: Final = "azure.signin"  # keyring entry holding the account record (no token)
+CACHE_ENTRY: Final = "azure.signin-cache"  # MSAL's cache, where libsecret's binding is missing
 CACHE_NAME: Final = "aoa"
 
 
@@ -47,26 +50,90 @@ class BrowserCredential(Protocol):
 Factory = Callable[[str | None, str], BrowserCredential]
 
 
-def browser_credential(record: str | None, tenant: str) -> BrowserCredential:
-    """The real InteractiveBrowserCredential, its cache encrypted or refused."""
-    from azure.identity import (
-        AuthenticationRecord,
-        InteractiveBrowserCredential,
-        TokenCachePersistenceOptions,
-    )
+class BrowserCredentials:
+    """The real InteractiveBrowserCredential, its token cache encrypted or in the keyring."""
 
-    how: dict[str, Any] = {
-        "cache_persistence_options": TokenCachePersistenceOptions(
-            name=CACHE_NAME, allow_unencrypted_storage=False
+    def __init__(self, keys: KeyStore, *, library_cache: bool | None = None) -> None:
+        self._keys = keys
+        self._library_cache = _libsecret_usable() if library_cache is None else library_cache
+
+    def __call__(self, record: str | None, tenant: str) -> BrowserCredential:
+        from azure.identity import (
+            AuthenticationRecord,
+            InteractiveBrowserCredential,
+            TokenCachePersistenceOptions,
         )
-    }
-    if tenant:
-        how["tenant_id"] = tenant
-    if record:
-        how["authentication_record"] = AuthenticationRecord.deserialize(record)
-        how["disable_automatic_authentication"] = True  # the gateway never opens a browser
-    credential: BrowserCredential = InteractiveBrowserCredential(**how)
-    return credential
+
+        how: dict[str, Any] = {}
+        cache: Any = None
+        if self._library_cache:
+            how["cache_persistence_options"] = TokenCachePersistenceOptions(
+                name=CACHE_NAME, allow_unencrypted_storage=False
+            )
+        else:
+            cache = self.keyring_cache()
+            how["_cache"] = cache  # azure-identity's hook for a caller's own msal cache
+        if tenant:
+            how["tenant_id"] = tenant
+        if record:
+            how["authentication_record"] = AuthenticationRecord.deserialize(record)
+            how["disable_automatic_authentication"] = True  # the gateway never opens a browser
+        credential: BrowserCredential = InteractiveBrowserCredential(**how)
+        return credential if cache is None else _KeyringCached(credential, cache, self._keys)
+
+    def keyring_cache(self) -> Any:
+        """MSAL's serializable cache, filled from the keyring entry (empty if none)."""
+        import msal
+
+        cache = msal.SerializableTokenCache()
+        stored = self._keys.get(CACHE_ENTRY) if self._keys.available else ""
+        if stored:
+            with contextlib.suppress(ValueError):  # a damaged entry: sign in again
+                cache.deserialize(stored)
+        return cache
+
+
+class _KeyringCached:
+    """A credential whose MSAL cache is written back to the keyring whenever it changed."""
+
+    def __init__(self, credential: BrowserCredential, cache: Any, keys: KeyStore) -> None:
+        self._credential = credential
+        self._cache = cache
+        self._keys = keys
+
+    def authenticate(self, *, scopes: list[str]) -> Any:
+        try:
+            return self._credential.authenticate(scopes=scopes)
+        finally:
+            self._save()
+
+    def get_token(self, *scopes: str) -> Any:
+        try:
+            return self._credential.get_token(*scopes)
+        finally:
+            self._save()
+
+    def close(self) -> None:
+        self._credential.close()
+
+    def _save(self) -> None:
+        if self._cache.has_state_changed:
+            self._keys.set(CACHE_ENTRY, self._cache.serialize())
+            self._cache.has_state_changed = False
+
+
+def _libsecret_usable() -> bool:
+    """Whether azure-identity's encrypted cache works here (Linux: libsecret via PyGObject)."""
+    if not sys.platform.startswith("linux"):
+        return True  # Windows DPAPI, macOS Keychain: built in
+    try:
+        import gi
+
+        gi.require_version("Secret", "1")
+        from gi.repository import Secret  # noqa: F401
+    except (ImportError, ValueError):
+        return False
+    return True
 
 
 class MicrosoftSignIn:
@@ -76,9 +143,9 @@ class MicrosoftSignIn:
     `on_change` runs (in that thread) when the account changes: the gateway forgets its token.
     """
 
-    def __init__(self, keys: KeyStore, factory: Factory = browser_credential) -> None:
+    def __init__(self, keys: KeyStore, factory: Factory | None = None) -> None:
         self._keys = keys
-        self._factory = factory
+        self._factory = factory or BrowserCredentials(keys)
         self._lock = threading.Lock()
         self._record = keys.get(RECORD_ENTRY) if keys.available else ""
         self._pending = False
@@ -113,6 +180,7 @@ class MicrosoftSignIn:
         """Forget the account: its record and aoa's silent credential."""
         try:
             self._keys.delete(RECORD_ENTRY)
+            self._keys.delete(CACHE_ENTRY)  # the refresh token too, where aoa keeps it
         except KeyStoreError as exc:
             return str(exc)
         with self._lock:

@@ -20,7 +20,7 @@ from aoa_desktop.fields import FIELDS, KEYED_PROVIDERS
 from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore, proxy_login_name
 from aoa_desktop.settings_session import SessionBook
 from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes, settings_url
-from aoa_desktop.signin import RECORD_ENTRY, MicrosoftSignIn
+from aoa_desktop.signin import CACHE_ENTRY, RECORD_ENTRY, MicrosoftSignIn
 from aoa_proxy.app import create_app
 from aoa_proxy.catalogue import CATALOGUE, Catalogue
 from aoa_proxy.runtime import Runtime
@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
 
 
 def _clear_keyring(store: KeyStore) -> None:
-    extra = (RECORD_ENTRY, *FIELDS.extra_secrets)  # the Microsoft sign-in, the client secret
+    extra = (RECORD_ENTRY, CACHE_ENTRY, *FIELDS.extra_secrets)  # Microsoft sign-in, client secret
     for name in (*KEYED_PROVIDERS, ACCESS_TOKEN, *map(proxy_login_name, KEYED_PROVIDERS), *extra):
         store.delete(name)
 
