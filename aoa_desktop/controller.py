@@ -744,6 +744,11 @@ def exposure_warning(settings: Settings) -> str | None:
     """
     if settings.is_loopback or settings.access_token:
         return None
+    if any(ps.entra for ps in settings.providers.values()):
+        return _(
+            "listening on {host} with Entra ID sign-in and no access token: anyone who can "
+            "reach this port can use your Azure identity"
+        ).format(host=settings.host)
     if not any(ps.api_key for ps in settings.providers.values()):
         return None
     return _(

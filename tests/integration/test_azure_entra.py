@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import openai
 import pytest
 from aiohttp import web
@@ -254,3 +255,22 @@ async def test_keys_disabled_on_the_resource_says_to_use_entra(
     upstream.responder = answer(403, KEYS_OFF)
     with pytest.raises(openai.PermissionDeniedError, match="AZURE_AUTH=entra"):
         await gw.client().chat.completions.create(model="gpt-4o", messages=HI)
+
+
+async def test_a_foreign_web_page_cannot_spend_the_sign_in(
+    upstream: FakeUpstream, start_gateway: StartGateway, az: FakeAz
+) -> None:
+    # Without a server key the gateway grants CORS to any page (the page spends its own key);
+    # with Entra ID the sign-in is the gateway's, like a server key: no foreign origin may use it.
+    gw = await start_gateway(entra(upstream))
+    async with (
+        aiohttp.ClientSession() as s,
+        s.post(
+            f"{gw.url}/v1/chat/completions",
+            json={"model": "gpt-4o", "messages": HI},
+            headers={"Origin": "https://evil.example"},
+        ) as r,
+    ):
+        assert r.headers.get("Access-Control-Allow-Origin") in (None, "")
+        assert r.status == 403
+    assert upstream.received == []

@@ -104,3 +104,13 @@ def test_a_failed_credential_names_the_fix(reason: str, fix: str) -> None:
     body = error.payload()["error"]
     assert fix in body["message"]
     assert body["code"] == "entra_token_unavailable"
+
+
+def test_listening_beyond_loopback_with_entra_warns_like_a_server_key() -> None:
+    from aoa_proxy.cli import exposure_warning
+
+    open_bind = {**AZURE, "AZURE_AUTH": "entra", "AOA_HOST": "0.0.0.0"}
+    warning = exposure_warning(load_settings(open_bind))
+    assert warning is not None and "Azure identity" in warning
+    assert exposure_warning(load_settings({**open_bind, "AOA_ACCESS_TOKEN": "t" * 20})) is None
+    assert exposure_warning(load_settings({**AZURE, "AZURE_AUTH": "entra"})) is None
