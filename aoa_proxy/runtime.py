@@ -21,6 +21,7 @@ import aiohttp
 
 from aoa_proxy.config import ProviderSettings, Settings
 from aoa_proxy.credentials import KeyPool, KeyStatus
+from aoa_proxy.errors import EntraError
 from aoa_proxy.providers import REGISTRY, Provider, ProviderKind, get_provider
 from aoa_proxy.routing import ModelLists, ProviderRouting, Router
 
@@ -195,8 +196,6 @@ class Runtime:
         A failure is logged with its fix and serving goes on: requests get the same 401 until
         the person signs in (`az login`), and then just work.
         """
-        from aoa_proxy.errors import EntraError
-
         for tokens in list(self._tokens.values()):
             try:
                 await tokens.check()
