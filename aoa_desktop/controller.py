@@ -184,7 +184,8 @@ class Controller:
         return enabling.not_serving(self.wanted_providers(), self._settings, self.fields)
 
     def is_configured(self, name: str) -> bool:
-        """True when switching to `name` can work: a known provider with endpoint and key."""
+        """True when switching to `name` can work: a known provider with endpoint and key
+        (or, for Azure, Entra ID sign-in instead of a key)."""
         if name not in REGISTRY:
             return False
         ps = self._settings.providers.get(name)
@@ -192,7 +193,7 @@ class Controller:
             return False
         if get_provider(ps).kind is ProviderKind.LOCAL:
             return True
-        return bool(ps.endpoint and ps.api_key)
+        return bool(ps.endpoint and (ps.api_key or ps.entra))
 
     def autostart_enabled(self) -> bool:
         try:

@@ -31,6 +31,7 @@ from aoa_proxy import __version__
 from aoa_proxy.app import SELF_GUARDED
 from aoa_proxy.catalogue import Kind, Var
 from aoa_proxy.config import ProviderSettings, is_loopback_host
+from aoa_proxy.entra import default_scope
 from aoa_proxy.hardening import loggable
 from aoa_proxy.i18n import LANGUAGES, _, current_language
 from aoa_proxy.providers import REGISTRY
@@ -437,6 +438,8 @@ def state(controller: Controller) -> dict[str, Any]:
             value = _effective(ps, var) if set(env_names) & overrides else mine.get(fname, "")
             shown = field(_shown(var, value), env_names, var.value_default)
             page_fields[fname] = {**shown, **_widget(var)}
+        if "scope" in page_fields and ps is not None:  # Entra ID: the endpoint's own default
+            page_fields["scope"]["placeholder"] = default_scope(ps.endpoint)
         keyed = name in fields.keyed
         # Secrets beyond the API key (Azure's client secret): one keyring entry each.
         secrets = {

@@ -131,9 +131,16 @@ async def test_sign_in_with_microsoft_shows_the_account_and_the_gateway_uses_it(
     desktop = await launcher.launch(config_dir, real_keys, signin=signin)
     entra = {"endpoint": azure.url + "/", "auth": "entra"}
     assert desktop.controller.save({"provider": "azure", "providers": {"azure": entra}}) == []
+    assert desktop.controller.is_configured("azure")  # no key needed with Entra ID
     page = await open_settings(browser, desktop)
+    await expect(page.locator("#g-provider option[value='azure']")).to_have_text("Azure OpenAI")
     await page.get_by_role("tab", name="Azure OpenAI").click()
     panel = page.locator(".panel:not([hidden])")
+    await expect(panel.locator(".key")).to_be_hidden()  # the API key row is for AZURE_AUTH=key
+    scope = panel.locator("#p-azure-scope")
+    await expect(scope).to_have_attribute(
+        "placeholder", "https://cognitiveservices.azure.com/.default"
+    )
     box = panel.locator(".signin")
     await expect(box.locator(".signin-state")).to_have_text("Not signed in")
 
