@@ -274,3 +274,22 @@ async def test_a_foreign_web_page_cannot_spend_the_sign_in(
         assert r.headers.get("Access-Control-Allow-Origin") in (None, "")
         assert r.status == 403
     assert upstream.received == []
+
+
+async def test_requests_waiting_on_a_refresh_share_it(
+    upstream: FakeUpstream, start_gateway: StartGateway, az: FakeAz
+) -> None:
+    gw = await start_gateway(entra(upstream))
+    assert len(az.calls()) == 1
+    gw.runtime.forget_tokens()  # as after a sign-in change: the next requests must refresh
+    client = gw.client()
+    await asyncio.gather(
+        *(client.chat.completions.create(model="gpt-4o", messages=HI) for _ in range(8))
+    )
+    assert len(az.calls()) == 2  # one `az` run for all eight
+    assert {bearer_only_of(r) for r in upstream.received} == {"az-token-2"}
+
+
+def bearer_only_of(rec: Received) -> str:
+    assert "api-key" not in {k.lower() for k in rec.headers}
+    return rec.headers["Authorization"].removeprefix("Bearer ")
