@@ -49,6 +49,7 @@ from aoa_proxy.security import mask
 
 if TYPE_CHECKING:
     from aoa_desktop.autostart import Autostart
+    from aoa_desktop.signin import MicrosoftSignIn
     from aoa_proxy.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,11 @@ class Controller:
         self._lock = threading.RLock()
         self._chosen: str | None = None  # provider picked in the tray this session
         self._data = self.store.load()
-        self._keys = {name: keys.get(name) for name in (*self.fields.keyed, ACCESS_TOKEN)}
+        self._keys = {
+            name: keys.get(name)
+            for name in (*self.fields.keyed, ACCESS_TOKEN, *self.fields.extra_secrets)
+        }
+        self.signin: MicrosoftSignIn | None = None  # "Sign in with Microsoft" (the shell's)
         self._load_proxy_logins()
         problems, self._settings = self._build_lenient(self._data)
         set_language(self._settings.lang or None)  # before any message below is worded
@@ -129,7 +134,8 @@ class Controller:
         env_name = self.fields.key_env_var(name)
         from_env = env_name in self.env_overrides
         text = self.env[env_name].strip() if from_env else self._keys.get(name, "")
-        keys = pool_keys(text) if name != ACCESS_TOKEN else ((text,) if text else ())
+        single = name == ACCESS_TOKEN or name in self.fields.extra_secrets
+        keys = ((text,) if text else ()) if single else pool_keys(text)
         key = keys[0] if len(keys) == 1 else ""
         return {
             "stored": bool(keys),
@@ -178,7 +184,8 @@ class Controller:
         return enabling.not_serving(self.wanted_providers(), self._settings, self.fields)
 
     def is_configured(self, name: str) -> bool:
-        """True when switching to `name` can work: a known provider with endpoint and key."""
+        """True when switching to `name` can work: a known provider with endpoint and key
+        (or, for Azure, Entra ID sign-in instead of a key)."""
         if name not in REGISTRY:
             return False
         ps = self._settings.providers.get(name)
@@ -186,7 +193,7 @@ class Controller:
             return False
         if get_provider(ps).kind is ProviderKind.LOCAL:
             return True
-        return bool(ps.endpoint and ps.api_key)
+        return bool(ps.endpoint and (ps.api_key or ps.entra))
 
     def autostart_enabled(self) -> bool:
         try:
@@ -394,7 +401,7 @@ class Controller:
         token in the keyring, replacing what was there, and use it."""
         key = key.strip()
         with self._lock:
-            if name == ACCESS_TOKEN:
+            if name == ACCESS_TOKEN or name in self.fields.extra_secrets:  # one secret each
                 if any(c.isspace() or not c.isprintable() for c in key):
                     return [_("A key must not contain spaces or line breaks")]
                 return self._store_key(name, key)
@@ -452,7 +459,7 @@ class Controller:
 
     def delete_key(self, name: str) -> list[str]:
         with self._lock:
-            if name not in (*self.fields.keyed, ACCESS_TOKEN):
+            if name not in (*self.fields.keyed, ACCESS_TOKEN, *self.fields.extra_secrets):
                 return [_("Unknown provider {name!r}").format(name=name)]
             try:
                 self.keys.delete(name)
@@ -544,7 +551,7 @@ class Controller:
                 else:
                     env[var.name] = str(value)
         for name, key in keys.items():
-            if key and name in (*self.fields.keyed, ACCESS_TOKEN):  # not the proxy logins
+            if key and name in (*self.fields.keyed, ACCESS_TOKEN, *self.fields.extra_secrets):
                 env[self.fields.key_env_var(name)] = key
         env.update({n: self.env[n] for n in overrides})
         listed = self.fields.enabled_var
@@ -738,6 +745,11 @@ def exposure_warning(settings: Settings) -> str | None:
     """
     if settings.is_loopback or settings.access_token:
         return None
+    if any(ps.entra for ps in settings.providers.values()):
+        return _(
+            "listening on {host} with Entra ID sign-in and no access token: anyone who can "
+            "reach this port can use your Azure identity"
+        ).format(host=settings.host)
     if not any(ps.api_key for ps in settings.providers.values()):
         return None
     return _(

@@ -31,6 +31,11 @@ _PROVIDER_FIELDS: Final = {
     "proxy": N_("proxy"),
     "api_version": N_("API version"),
     "safety": N_("safety level"),
+    "auth": N_("sign-in"),
+    "scope": N_("Entra ID scope"),
+    "tenant_id": N_("tenant id"),
+    "client_id": N_("client id"),
+    "client_secret": N_("client secret"),
 }
 
 
@@ -41,6 +46,11 @@ class Fields:
         self.catalogue = catalogue
         # Providers with an API key in the keyring (keyring entry = provider name).
         self.keyed: tuple[str, ...] = tuple(p.name for p in catalogue.providers if p.key_var)
+        # Secrets beyond a provider's API key (Azure's client secret), one keyring entry each
+        # ("azure.client_secret"): entry -> its environment variable.
+        self.extra_secrets: dict[str, str] = {
+            f"{p.name}.{v.field}": v.name for p in catalogue.providers for v in p.secrets[1:]
+        }
         self.env_names: frozenset[str] = frozenset(v.name for v in catalogue.vars())
         self.token_var: str = catalogue.var("AOA_ACCESS_TOKEN").name
         # Page/store field -> its environment variable (provider, host, port, language).
@@ -77,6 +87,8 @@ class Fields:
         """The variable that sets this keyring entry's key ("" if the provider has none)."""
         if name == ACCESS_TOKEN:
             return self.token_var
+        if name in self.extra_secrets:
+            return self.extra_secrets[name]
         key = self.catalogue.provider(name).key_var
         return key.name if key else ""
 
@@ -93,7 +105,7 @@ class Fields:
         if not isinstance(section, ProviderEntry):
             return var_name
         if var.secret:
-            return f"{self.label(section.name)}, " + _("API key")
+            return f"{self.label(section.name)}, " + self.short_label(var_name)
         if not var.form:
             return var_name
         return f"{self.label(section.name)}, {_(_PROVIDER_FIELDS.get(var.form, var.form))}"
@@ -104,6 +116,8 @@ class Fields:
             var = self.catalogue.var(var_name)
         except KeyError:
             return var_name
+        if var.secret and var.field in _PROVIDER_FIELDS:  # a secret beyond the API key
+            return _(_PROVIDER_FIELDS[var.field])
         if var.secret:
             return _("API key")
         if not var.form:

@@ -31,6 +31,7 @@ from aoa_proxy import __version__
 from aoa_proxy.app import SELF_GUARDED
 from aoa_proxy.catalogue import Kind, Var
 from aoa_proxy.config import ProviderSettings, is_loopback_host
+from aoa_proxy.entra import default_scope
 from aoa_proxy.hardening import loggable
 from aoa_proxy.i18n import LANGUAGES, _, current_language
 from aoa_proxy.providers import REGISTRY
@@ -109,6 +110,7 @@ def add_settings_routes(
     r.add_post(PREFIX + "/api/save", _guard(_save, change=True))
     r.add_post(PREFIX + "/api/key", _guard(_key, change=True))
     r.add_post(PREFIX + "/api/test", _guard(_test, change=True))
+    r.add_post(PREFIX + "/api/signin", _guard(_signin, change=True))
     app.on_response_prepare.append(_strip_cors)
     app.on_shutdown.append(_end_streams)
 
@@ -276,7 +278,8 @@ async def _key(request: web.Request) -> web.StreamResponse:
         if not isinstance(key, str) or not key.strip():
             return web.json_response({"ok": False, "problems": [_("Enter a key first.")]})
         # A provider's key joins its pool; the access token is one secret, replaced.
-        add = controller.set_key if name == ACCESS_TOKEN else controller.add_key
+        single = name == ACCESS_TOKEN or name in controller.fields.extra_secrets
+        add = controller.set_key if single else controller.add_key
         problems = await asyncio.to_thread(add, name, key)
     # Never echo the key: the answer holds only the new state (stored yes/no, last 4).
     return web.json_response({"ok": not problems, "problems": problems, "state": state(controller)})
@@ -290,6 +293,21 @@ async def _test(request: web.Request) -> web.StreamResponse:
         return _refuse(400, _("Send a JSON object with a name."))
     ok, message = await controller.test_connection(name)
     return web.json_response({"ok": ok, "message": message})
+
+
+async def _signin(request: web.Request) -> web.StreamResponse:
+    """Start "Sign in with Microsoft" (the browser opens) or sign out; the page polls state."""
+    controller = request.app[CONTROLLER]
+    body = await _json_body(request)
+    signin = controller.signin
+    if not isinstance(body, dict) or signin is None:
+        return _refuse(400, _("Send a JSON object."))
+    if body.get("sign_out") is True:
+        problem = await asyncio.to_thread(signin.sign_out)
+    else:
+        problem = signin.start(controller.settings.provider_settings(SIGNIN_PROVIDER))
+    problems = [problem] if problem else []
+    return web.json_response({"ok": not problems, "problems": problems, "state": state(controller)})
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
@@ -420,7 +438,20 @@ def state(controller: Controller) -> dict[str, Any]:
             value = _effective(ps, var) if set(env_names) & overrides else mine.get(fname, "")
             shown = field(_shown(var, value), env_names, var.value_default)
             page_fields[fname] = {**shown, **_widget(var)}
+        if "scope" in page_fields and ps is not None:  # Entra ID: the endpoint's own default
+            page_fields["scope"]["placeholder"] = default_scope(ps.endpoint)
         keyed = name in fields.keyed
+        # Secrets beyond the API key (Azure's client secret): one keyring entry each.
+        secrets = {
+            var.field: {
+                **controller.key_status(f"{name}.{var.field}"),
+                "env_name": var.name,
+                "entry": f"{name}.{var.field}",
+            }
+            for var in entry.secrets[1:]
+        }
+        signin = controller.signin if name == SIGNIN_PROVIDER else None
+        extra = (*secrets, *(("signin",) if signin is not None else ()))
         providers[name] = {
             "label": fields.label(name),
             "available": name in REGISTRY,
@@ -429,8 +460,12 @@ def state(controller: Controller) -> dict[str, Any]:
             "serving": name in settings.enabled,
             "warning": warnings.get(name),
             "fields": page_fields,
-            "rows": _rows(page_fields, keyed),
+            "rows": _rows(page_fields, keyed, extra),
         }
+        if secrets:
+            providers[name]["secrets"] = secrets
+        if signin is not None:
+            providers[name]["signin"] = signin.status()
         if keyed:
             key = {**controller.key_status(name), "env_name": fields.key_env_var(name)}
             providers[name]["key"] = key
@@ -458,12 +493,28 @@ def state(controller: Controller) -> dict[str, Any]:
 
 # A provider's rows on the page, top to bottom ("key": its API key). The catalogue's order is
 # --help's; a field this list lacks (a new provider's own) comes just before the key.
-_ROWS: Final = ("endpoint", "api_version", "model", "safety", "proxy", "key", "aliases")
+# Azure's Entra ID rows: the sign-in choice, "Sign in with Microsoft", a service principal.
+_ROWS: Final = (
+    "endpoint",
+    "api_version",
+    "model",
+    "safety",
+    "proxy",
+    "key",
+    "auth",
+    "signin",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "scope",
+    "aliases",
+)
+SIGNIN_PROVIDER: Final = "azure"  # the provider "Sign in with Microsoft" is for
 
 
-def _rows(fields: dict[str, Any], keyed: bool) -> list[str]:
+def _rows(fields: dict[str, Any], keyed: bool, extra: tuple[str, ...] = ()) -> list[str]:
     rank = {name: float(i) for i, name in enumerate(_ROWS)}
-    rows = [*fields, "key"] if keyed else list(fields)
+    rows = [*fields, "key", *extra] if keyed else [*fields, *extra]
     return sorted(rows, key=lambda row: rank.get(row, rank["key"] - 0.5))
 
 
@@ -613,4 +664,20 @@ def page_strings() -> dict[str, str]:
         "unsaved": _("You have unsaved changes."),
         "keyring_missing": _("Keys cannot be stored:"),
         "default": _("default: {value}"),
+        "auth": _("Sign-in"),
+        "auth_help": _(
+            "key: an API key. entra: Entra ID instead of keys (for resources with key "
+            "authentication turned off): Sign in with Microsoft below, or `az login`, a managed "
+            "identity, or a service principal (tenant id, client id, client secret)."
+        ),
+        "signin": _("Microsoft account"),
+        "signin_button": _("Sign in with Microsoft"),
+        "signin_pending": _("Finish signing in in the browser window that opened..."),
+        "signin_as": _("Signed in as {account}"),
+        "signin_none": _("Not signed in"),
+        "signout_button": _("Sign out"),
+        "tenant_id": _("Tenant id"),
+        "client_id": _("Client id"),
+        "client_secret": _("Client secret"),
+        "scope": _("Entra ID scope"),
     }

@@ -179,6 +179,7 @@ def _run(headless: bool, env: dict[str, str], directory: Path, log_dir: Path) ->
     from aoa_desktop.controller import Controller
     from aoa_desktop.gateway import GatewayThread
     from aoa_desktop.keys import KeyStore
+    from aoa_desktop.signin import MicrosoftSignIn
     from aoa_desktop.store import default_config_dir
     from aoa_proxy.runtime import Runtime
 
@@ -187,7 +188,9 @@ def _run(headless: bool, env: dict[str, str], directory: Path, log_dir: Path) ->
     keys = KeyStore()
     controller = Controller(default_config_dir(), env, keys)
     settings = controller.settings
-    runtime = Runtime(settings)
+    signin = controller.signin = MicrosoftSignIn(keys)
+    runtime = Runtime(settings, signin=signin.credential)
+    signin.on_change.append(runtime.forget_tokens)
     controller.attach(runtime)
     sessions = SessionBook()  # one for the whole run: the page outlives a rebind
     gateway = GatewayThread(

@@ -60,6 +60,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
 
 
 async def _start_runtime(app: web.Application) -> None:
+    await app[RUNTIME].check_entra()  # Entra ID: say which source signs in, or the fix
     app[RUNTIME].maybe_refresh()  # several providers: list their models before the first request
 
 

@@ -248,6 +248,36 @@ def _warn_unknown_azure_version(ps: ProviderSettings, active: bool, report: Repo
         )
 
 
+def _entra_scope(value: str) -> str | None:
+    if not value or (value.startswith("https://") and " " not in value):
+        return None
+    return _("{value} is not a scope like https://cognitiveservices.azure.com/.default").format(
+        value=repr(value)
+    )
+
+
+def _check_entra(ps: ProviderSettings, report: Report) -> None:
+    """Entra ID and keys exclude each other; a client secret needs its tenant and client id."""
+    if ps.entra and ps.keys:
+        report.problem(
+            "AZURE_AUTH",
+            _(
+                "AZURE_AUTH=entra signs in with Entra ID, but AZURE_API_KEY is set too: "
+                "remove the key, or set AZURE_AUTH=key"
+            ),
+        )
+    if ps.entra and ps.client_secret and not (ps.tenant_id and ps.client_id):
+        report.problem(
+            "AZURE_CLIENT_SECRET",
+            _("a client secret needs AZURE_TENANT_ID and AZURE_CLIENT_ID as well"),
+        )
+
+
+def _check_azure(ps: ProviderSettings, active: bool, report: Report) -> None:
+    _warn_unknown_azure_version(ps, active, report)
+    _check_entra(ps, report)
+
+
 # ---------------------------------------------------------------------- the roles a variable plays
 # Full names, not prefixes, so that grepping for a variable finds its entry.
 
@@ -349,6 +379,51 @@ PROVIDER_ENTRIES: Final = (
                 N_("accepted for compatibility; vision always works"),
                 kind=Kind.BOOL,
             ),
+            Var(
+                "AZURE_AUTH",
+                "key",
+                N_(
+                    "key, or entra: Entra ID tokens (az login, a managed identity, a service "
+                    "principal) instead of keys; no key may be set then"
+                ),
+                kind=Kind.CHOICE,
+                choices=("key", "entra"),
+                field="auth",
+                form="auth",
+            ),
+            Var(
+                "AZURE_SCOPE",
+                N_(
+                    "https://cognitiveservices.azure.com/.default "
+                    "(https://ai.azure.com/.default for a Foundry project endpoint)"
+                ),
+                N_("the Entra ID scope tokens are asked for (AZURE_AUTH=entra)"),
+                field="scope",
+                worded=True,
+                form="scope",
+                check=_entra_scope,
+            ),
+            Var(
+                "AZURE_TENANT_ID",
+                "",
+                N_("Entra ID tenant of a service principal (AZURE_AUTH=entra)"),
+                field="tenant_id",
+                form="tenant_id",
+            ),
+            Var(
+                "AZURE_CLIENT_ID",
+                "",
+                N_("application (client) id of a service principal or user-assigned identity"),
+                field="client_id",
+                form="client_id",
+            ),
+            Var(
+                "AZURE_CLIENT_SECRET",
+                "",
+                N_("client secret of that service principal (AZURE_AUTH=entra)"),
+                kind=Kind.SECRET,
+                field="client_secret",
+            ),
             *_proxies(
                 "AZURE_HTTP_PROXY",
                 N_("http://host:port proxy for Azure calls"),
@@ -356,7 +431,7 @@ PROVIDER_ENTRIES: Final = (
                 N_("socks5://host:port proxy for Azure calls (wins over HTTP)"),
             ),
         ),
-        after=_warn_unknown_azure_version,
+        after=_check_azure,
     ),
     ProviderEntry(
         name="yi",

@@ -159,8 +159,15 @@ def _safe_proxy(url: str) -> str:
 
 def exposure_warning(settings: Settings) -> str | None:
     """A warning when a non-loopback bind would let others spend the server's key."""
-    holds_key = any(settings.provider_settings(n).keys for n in settings.enabled)
-    if settings.is_loopback or settings.access_token or not holds_key:
+    enabled = [settings.provider_settings(n) for n in settings.enabled]
+    if settings.is_loopback or settings.access_token:
+        return None
+    if any(ps.entra for ps in enabled):  # Entra ID: the person's own Azure identity
+        return _(
+            "listening on {host} with Entra ID sign-in (AZURE_AUTH=entra) and no "
+            "AOA_ACCESS_TOKEN: anyone who can reach this port can use your Azure identity"
+        ).format(host=settings.host)
+    if not any(ps.keys for ps in enabled):
         return None
     return _(
         "listening on {host} with a server-side key and no AOA_ACCESS_TOKEN: anyone who "

@@ -50,6 +50,17 @@ class ProviderSettings:
     ignore_api_version_check: bool = False
     safety: str = "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
     compat: bool = True  # Azure: retry what reasoning / Responses-only deployments refuse
+    # Azure's Entra ID sign-in (AZURE_AUTH=entra): aoa_proxy.entra gets the tokens.
+    auth: str = "key"
+    scope: str = ""  # "" = entra.default_scope(endpoint)
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+
+    @property
+    def entra(self) -> bool:
+        """Tokens from Entra ID instead of keys (Azure's AZURE_AUTH=entra)."""
+        return self.auth == "entra"
 
     @property
     def proxy(self) -> str:
@@ -376,7 +387,7 @@ def unconfigured(entry: ProviderEntry, ps: ProviderSettings, *, default: bool) -
     """
     missing = [v.name for v in entry.vars if v.required and v.field and not getattr(ps, v.field)]
     key = entry.key_var
-    if not default and key is not None and not ps.keys:
+    if not default and key is not None and not ps.keys and not ps.entra:
         missing.append(key.name)
     return missing
 

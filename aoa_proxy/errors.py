@@ -4,6 +4,7 @@
     ├── ConfigError          start-up only: ConfigProblems (variable, message) (exit status 2)
     ├── RequestError         400 bad client input
     ├── AuthError            401 missing/wrong access token, no API key anywhere
+    │   └── EntraError       401 no Entra ID token for Azure (entra_error names the fix)
     ├── ForbiddenError       403 foreign origin or host (CORS / DNS rebinding)
     ├── NotFound             404 unknown path or model
     ├── MethodNotAllowed     405
@@ -111,6 +112,75 @@ class AuthError(AoaError):
     status = 401
     type = "invalid_request_error"
     code = "invalid_api_key"
+
+
+class EntraError(AuthError):
+    """No Entra ID token could be had (AZURE_AUTH=entra); the message names the fix."""
+
+    code = "entra_token_unavailable"
+
+
+# What a credential's own words mean, and what to do about it (first match wins). AADSTS codes:
+# https://learn.microsoft.com/entra/identity-platform/reference-error-codes
+_ENTRA_FIXES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("aadsts7000215", "aadsts7000222", "invalid client secret"),
+        "AZURE_CLIENT_SECRET is wrong or expired: create a new client secret for the app "
+        "registration and set it",
+    ),
+    (
+        ("aadsts700016", "aadsts700038"),
+        "AZURE_CLIENT_ID is wrong: no such application in that tenant",
+    ),
+    (("aadsts90002", "aadsts900023"), "AZURE_TENANT_ID is wrong: no such tenant"),
+    (("run 'az login'", "az login --"), "run `az login`"),
+    (("run 'azd auth login' from",), "run `azd auth login`"),
+    (
+        ("aadsts50173", "aadsts700082", "aadsts70043", "expired"),
+        "the sign-in has expired: run `az login` again (or sign in again in the aoa settings)",
+    ),
+)
+_ENTRA_DEFAULT_FIX = (
+    "run `az login`, or set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a "
+    "service principal, or run aoa where a managed identity is assigned"
+)
+
+
+def entra_error(reason: str) -> EntraError:
+    """The 401 a client gets when Entra ID gives aoa no token: what failed and the fix.
+
+    `reason` is the credential's own message (azure-identity never puts a token in it).
+    """
+    lines = [line.strip() for line in reason.splitlines() if line.strip()]
+    for marks, fix in _ENTRA_FIXES:
+        # A chain's message has one line per credential tried: quote the one that matched.
+        said = next((line for line in lines if any(m in line.lower() for m in marks)), None)
+        if said is not None:
+            return EntraError(f"No Entra ID token for Azure: {fix} ({_snippet(said.encode())})")
+    said = f" ({_snippet(lines[0].encode())})" if lines else ""
+    return EntraError(f"No Entra ID token for Azure: {_ENTRA_DEFAULT_FIX}{said}")
+
+
+def azure_refusal(status: int, body: bytes, *, entra: bool) -> AoaError | None:
+    """Azure's refusals that only a change of sign-in fixes, worded with that fix; else None.
+
+    Bodies from shared/specs/azure-modern.md section 3 (troubleshoot-errors.md).
+    """
+    if status == 403 and b"AuthenticationTypeDisabled" in body:
+        return ForbiddenError(
+            "Key authentication is disabled for this Azure resource (disableLocalAuth): "
+            "set AZURE_AUTH=entra and run `az login` (or sign in in the aoa settings)",
+            code="authentication_type_disabled",
+        )
+    if entra and status in (401, 403) and b"PermissionDenied" in body:
+        return ForbiddenError(
+            "Entra ID signed you in, but your identity has no data role on this Azure resource: "
+            "assign it 'Cognitive Services OpenAI User' (Azure OpenAI models) or 'Cognitive "
+            "Services User' (all Foundry models); a new assignment takes up to 5 minutes. "
+            f"Azure said: {_snippet(body)}",
+            code="permission_denied",
+        )
+    return None
 
 
 class ForbiddenError(AoaError):

@@ -111,6 +111,8 @@ def key_or_empty(
     `own=False` for any provider but the default one: a client's key is meant for the
     default provider and never goes anywhere else.
     """
+    if provider.tokens is not None:  # Entra ID: the client's key never reaches the upstream
+        return ""
     if provider.server_key:
         return provider.server_key
     if settings.access_token or not own:  # the client's bearer is our token, never a key
@@ -128,7 +130,7 @@ def pick_key(
 ) -> str:
     """Server key first (the client's is ignored), else the client's own key (`own` only)."""
     key = key_or_empty(provider, headers, settings, own=own)
-    if key or provider.kind is ProviderKind.LOCAL:
+    if key or provider.kind is ProviderKind.LOCAL or provider.tokens is not None:
         return key
     hint = "" if settings.access_token or not own else " or send 'Authorization: Bearer <key>'"
     raise AuthError(

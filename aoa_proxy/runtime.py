@@ -14,15 +14,19 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from aoa_proxy.config import ProviderSettings, Settings
 from aoa_proxy.credentials import KeyPool, KeyStatus
+from aoa_proxy.errors import EntraError
 from aoa_proxy.providers import REGISTRY, Provider, ProviderKind, get_provider
 from aoa_proxy.routing import ModelLists, ProviderRouting, Router
+
+if TYPE_CHECKING:
+    from aoa_proxy.entra import Credential, Tokens
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ class RequestRecord:
 
 
 Listener = Callable[[RequestRecord], None]
+# The desktop's sign-in for these settings, tried before azure-identity's chain.
+SignIn = Callable[[ProviderSettings], "tuple[str, Credential] | None"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +76,18 @@ class Snapshot:
 class Runtime:
     """Mutable holder; change settings only through `apply`/`switch`."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        signin: SignIn | None = None,
+    ) -> None:
         self._clock = clock  # the key pools' (tests move it instead of sleeping)
+        # Entra ID token holders, one per credential setup, kept across settings changes (a
+        # token stays good) and closed with the runtime. `signin`: the desktop's own sign-in.
+        self._tokens: dict[tuple[str, ...], Tokens] = {}
+        self._signin = signin
         # One provider per name, kept while its settings stay the same: a provider owns state
         # that must outlive requests (Gemini's thought-signature memory), so a switch away and
         # back, or a change to other settings, keeps it. New settings for it make a new one.
@@ -141,8 +157,9 @@ class Runtime:
         pools = self._pools_for(providers)
         self.pools = pools
         holds_key = any(
-            p.kind is not ProviderKind.LOCAL and p.server_keys for p in providers.values()
-        )
+            p.kind is not ProviderKind.LOCAL and (p.server_keys or p.tokens is not None)
+            for p in providers.values()
+        )  # an Entra ID sign-in is spent like a server key
         return Snapshot(settings, default, providers, router, pools, holds_key)
 
     def _provider_for(self, settings: ProviderSettings) -> Provider:
@@ -151,7 +168,39 @@ class Runtime:
             return known
         self.models.forget(settings.name)  # another endpoint may list other models
         provider = self._providers[settings.name] = get_provider(settings)
+        if settings.entra:
+            provider.tokens = self._tokens_for(settings)
         return provider
+
+    def _tokens_for(self, ps: ProviderSettings) -> Tokens:
+        from aoa_proxy.entra import Tokens, scope_of  # azure-identity only when Entra is on
+
+        key = (scope_of(ps), ps.tenant_id, ps.client_id, ps.client_secret)
+        tokens = self._tokens.get(key)
+        if tokens is None:
+            first = self._signin(ps) if self._signin is not None else None
+            tokens = self._tokens[key] = Tokens(ps, first=first)
+        return tokens
+
+    def forget_tokens(self) -> None:
+        """Ask for new Entra ID tokens from the next request on (the desktop's sign-in changed).
+
+        Safe from another thread: it only marks the cached tokens stale.
+        """
+        for tokens in list(self._tokens.values()):
+            tokens.forget()
+
+    async def check_entra(self) -> None:
+        """Get one token per Entra ID setup at start-up and log its source (never the token).
+
+        A failure is logged with its fix and serving goes on: requests get the same 401 until
+        the person signs in (`az login`), and then just work.
+        """
+        for tokens in list(self._tokens.values()):
+            try:
+                await tokens.check()
+            except EntraError as exc:
+                log.error("%s", exc.message)
 
     def _pools_for(self, providers: Mapping[str, Provider]) -> dict[str, KeyPool]:
         """One pool per provider with server keys; a kept key keeps its cool-down."""
@@ -196,7 +245,11 @@ class Runtime:
 
         snap = self.snapshot
         keys = {name: pool.peek() for name, pool in snap.pools.items()}
-        wanted = [p for n, p in snap.providers.items() if n in keys or p.kind is ProviderKind.LOCAL]
+        wanted = [
+            p
+            for n, p in snap.providers.items()
+            if n in keys or p.kind is ProviderKind.LOCAL or p.tokens is not None
+        ]
         try:
             listings = await list_models(self, wanted, keys)
         except Exception:  # a background task: say so, never kill the loop's quiet
@@ -237,6 +290,8 @@ class Runtime:
             await asyncio.gather(refresh, return_exceptions=True)
         sessions, self._sessions = list(self._sessions.values()), {}
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+        tokens, self._tokens = list(self._tokens.values()), {}
+        await asyncio.gather(*(t.close() for t in tokens), return_exceptions=True)
 
 
 def env_proxy(url: str) -> str | None:

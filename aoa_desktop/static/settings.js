@@ -133,10 +133,11 @@ function renderGeneral() {
 // still rests after a rate limit); a typed key joins it. The access token is one secret.
 function renderKey(box, name, key, pool) {
   box.textContent = "";
+  const kind = box.dataset.kind || "key"; // "secret": a secret beyond the API key
   let text = t("key_none");
   if (pool && pool.length > 1) text = t("keys_stored", { count: pool.length });
   else if (key.stored) text = key.hint ? t("key_stored_hint", { hint: key.hint }) : t("key_stored");
-  box.append(el("span", { class: key.stored ? "key-state ok" : "key-state", textContent: text }));
+  box.append(el("span", { class: key.stored ? kind + "-state ok" : kind + "-state", textContent: text }));
   if (pool && pool.length) box.append(poolList(name, pool, key.from_env, box));
   if (key.from_env) {
     box.append(el("small", { class: "env", textContent: t("from_env", { name: key.env_name }) }));
@@ -144,12 +145,12 @@ function renderKey(box, name, key, pool) {
   }
   const input = el("input", {
     type: "password", autocomplete: "new-password", spellcheck: false,
-    placeholder: t("key_placeholder"), class: "key-input",
+    placeholder: t("key_placeholder"), class: kind + "-input",
   });
-  input.setAttribute("aria-label", t("api_key"));
+  input.setAttribute("aria-label", box.dataset.label || t("api_key"));
   const adds = pool && pool.length > 0;
   const store = el("button", { type: "button", class: "small store-key", textContent: adds ? t("add_key") : t("save_key") });
-  const result = el("small", { class: "key-result" });
+  const result = el("small", { class: kind + "-result" });
   if (key.stored) box.append(el("small", { class: "help key-again", textContent: t("key_again"), hidden: true }));
   store.addEventListener("click", () => keyAction(name, { key: input.value }, box));
   box.append(input, store);
@@ -194,8 +195,9 @@ function tickCooling(root = document) {
 }
 
 async function keyAction(name, body, box) {
-  const input = $(".key-input", box);
-  let result = $(".key-result", box);
+  const kind = box.dataset.kind || "key";
+  const input = $("." + kind + "-input", box);
+  let result = $("." + kind + "-result", box);
   try {
     const answer = await call("key", { name, ...body });
     if (input) input.value = "";
@@ -203,18 +205,19 @@ async function keyAction(name, body, box) {
     if (redraw && answer.state) {
       state = answer.state;
       renderAll(false);
-      const fresh = name === "access-token" ? $("#token-key") : $(".panel[data-name='" + name + "'] .key");
-      if (fresh) result = $(".key-result", fresh);
+      const fresh = name === "access-token" ? $("#token-key")
+        : $("[data-entry='" + name + "']") || $(".panel[data-name='" + name + "'] .key");
+      if (fresh) result = $("." + kind + "-result", fresh);
     }
     if (answer.ok) {
       const added = body.key && $$(".pool-key", result.parentNode).length > 1;
       result.textContent = body.delete ? t("key_deleted") : added ? t("key_added") : t("key_saved");
     } else {
-      result.className = "key-result invalid";
+      result.className = kind + "-result invalid";
       result.textContent = answer.problems.join(" ");
     }
   } catch (err) {
-    result.className = "key-result invalid";
+    result.className = kind + "-result invalid";
     result.textContent = err.message;
   }
 }
@@ -318,18 +321,88 @@ function renderPanel(name, p) {
   warning.textContent = p.warning || "";
   warning.hidden = !p.warning;
   const form = $(".form", panel);
+  const rowNodes = {};
   for (const row of p.rows) {
+    const before = form.children.length;
     if (row === "key") {
       const box = el("div", { class: "key" });
       form.append(el("label", { textContent: t("api_key") }), box);
       renderKey(box, name, p.key, p.pool);
+    } else if (p.secrets && p.secrets[row]) {
+      // A secret beyond the API key (Azure's client secret): one keyring entry, never shown.
+      const secret = p.secrets[row];
+      const box = el("div", { class: "secret" });
+      box.dataset.entry = secret.entry;
+      box.dataset.kind = "secret";
+      box.dataset.label = t(row);
+      form.append(el("label", { textContent: t(row) }), box);
+      renderKey(box, secret.entry, secret);
+    } else if (row === "signin") {
+      const box = el("div", { class: "signin" });
+      form.append(el("label", { textContent: t("signin") }), box);
+      renderSignin(box, name, p.signin);
     } else {
       form.append(...fieldRow(name, row, p, panel));
     }
+    rowNodes[row] = Array.from(form.children).slice(before);
   }
+  showAuthRows(panel, name, p, rowNodes);
   const button = $(".test", panel), result = $(".test-result", panel);
   button.addEventListener("click", () => testConnection(name, button, result));
   return panel;
+}
+
+// Azure's sign-in choice: the API key row for `key`, the Entra ID rows for `entra`.
+const ENTRA_ROWS = ["signin", "tenant_id", "client_id", "client_secret", "scope"];
+function showAuthRows(panel, name, p, rowNodes) {
+  const auth = $("#p-" + name + "-auth", panel);
+  if (!auth) return;
+  const sync = () => {
+    const entra = (auth.value || p.fields.auth.placeholder) === "entra";
+    for (const [row, nodes] of Object.entries(rowNodes)) {
+      const hide = ENTRA_ROWS.includes(row) ? !entra : row === "key" && entra;
+      for (const node of nodes) node.hidden = hide;
+    }
+  };
+  auth.addEventListener("change", sync);
+  sync();
+}
+
+// "Sign in with Microsoft": who is signed in, or the button; the flow runs in the browser
+// window it opens, and this box follows it until it ends.
+function renderSignin(box, name, s) {
+  box.textContent = "";
+  let text = t("signin_none");
+  if (s.pending) text = t("signin_pending");
+  else if (s.account) text = t("signin_as", { account: s.account });
+  box.append(el("span", { class: s.account ? "signin-state ok" : "signin-state", textContent: text }));
+  if (!s.pending) {
+    const out = Boolean(s.account);
+    const button = el("button", {
+      type: "button",
+      class: out ? "small danger signout" : "small signin-start",
+      textContent: out ? t("signout_button") : t("signin_button"),
+    });
+    button.addEventListener("click", () => signinAction(name, out ? { sign_out: true } : {}, box));
+    box.append(button);
+  }
+  if (s.error) box.append(el("small", { class: "signin-result invalid", textContent: s.error }));
+}
+
+async function signinAction(name, body, box) {
+  try {
+    const answer = await call("signin", body);
+    let s = answer.state.providers[name].signin;
+    renderSignin(box, name, s);
+    if (!answer.ok) box.append(el("small", { class: "signin-result invalid", textContent: answer.problems.join(" ") }));
+    while (s.pending) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      s = (await call("state")).providers[name].signin;
+      renderSignin(box, name, s);
+    }
+  } catch (err) {
+    box.append(el("small", { class: "signin-result invalid", textContent: err.message }));
+  }
 }
 
 function fieldRow(name, fname, p, panel) {

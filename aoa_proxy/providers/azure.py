@@ -22,16 +22,25 @@ import orjson
 from aoa_proxy import azure_compat
 from aoa_proxy.bridges import chat_responses
 from aoa_proxy.config import ProviderSettings
-from aoa_proxy.errors import AoaError, ModelNotFound, UpstreamUnreachable, upstream_error
+from aoa_proxy.errors import (
+    AoaError,
+    EntraError,
+    ModelNotFound,
+    UpstreamUnreachable,
+    azure_refusal,
+    upstream_error,
+)
 from aoa_proxy.providers.base import (
     CHAT_ENDPOINTS,
     Call,
     Endpoint,
     FetchBytes,
+    FetchJson,
     Provider,
     ProviderKind,
     UpstreamRequest,
     dumps,
+    model_entry,
 )
 from aoa_proxy.schema import Answer, AnswerChunk, ModelObject
 
@@ -89,7 +98,7 @@ class AzureProvider(Provider):
         return model.strip().replace(".", "")
 
     async def build_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest:
-        headers = {"Content-Type": "application/json", "api-key": call.key}
+        headers = {"Content-Type": "application/json", **await self._auth(call.key)}
         if call.stream:
             headers["Accept"] = "text/event-stream"
         if call.translated:  # a Responses-only deployment: the chat call goes to /responses
@@ -172,11 +181,31 @@ class AzureProvider(Provider):
                 "(requested:deployment) or use a deployment name as the model.",
                 param="model",
             )
-        return upstream_error(status, body, headers)
+        if status == 401 and self.tokens is not None:
+            self.tokens.forget()  # refused (revoked, expired early): the next request asks anew
+        return azure_refusal(status, body, entra=self.tokens is not None) or upstream_error(
+            status, body, headers
+        )
 
     def models_request(self, key: str) -> UpstreamRequest | None:
         url = f"{self.base_url}/openai/deployments?{urlencode({'api-version': LISTING_VERSION})}"
-        return UpstreamRequest("GET", url, {"api-key": key})
+        return UpstreamRequest("GET", url, self._entra_or_key(key))
+
+    async def list_models(self, fetch: FetchJson, key: str) -> list[ModelObject]:
+        if self.tokens is not None:
+            try:
+                key = await self.tokens.token()
+            except EntraError:  # the requests say why; the list shows the configured names
+                return [model_entry(name, self.name) for name in self.known_models()]
+        return await super().list_models(fetch, key)
+
+    async def _auth(self, key: str) -> dict[str, str]:
+        """Entra ID: a Bearer token (the client's key never reaches Azure); else `api-key`."""
+        return self._entra_or_key(await self.tokens.token() if self.tokens else key)
+
+    def _entra_or_key(self, secret: str) -> dict[str, str]:
+        # Classic routes reject a key sent as a Bearer: keys go in api-key.
+        return {"Authorization": f"Bearer {secret}"} if self.tokens else {"api-key": secret}
 
     def stored_response_request(self, method: str, suffix: str, key: str) -> UpstreamRequest | None:
         """On v1, the Responses Azure stored (`store` defaults to true there)."""
@@ -185,7 +214,7 @@ class AzureProvider(Provider):
         url = f"{self.v1_base}/responses/{suffix}"
         if self._v1_query:
             url += ("&" if "?" in suffix else "?") + self._v1_query[1:]
-        return UpstreamRequest(method, url, {"api-key": key})
+        return UpstreamRequest(method, url, self._entra_or_key(key))
 
     def known_models(self) -> list[str]:
         names = [self.settings.model]

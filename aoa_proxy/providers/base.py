@@ -45,12 +45,15 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from aoa_proxy import jsonutil
 from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import AoaError, upstream_error
 from aoa_proxy.schema import Answer, AnswerChunk, ModelObject
+
+if TYPE_CHECKING:
+    from aoa_proxy.entra import Tokens
 
 
 class ProviderKind(enum.Enum):
@@ -142,6 +145,8 @@ class Provider(ABC):
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
+        # Entra ID tokens (AZURE_AUTH=entra), handed in by the Runtime; None: keys.
+        self.tokens: Tokens | None = None
 
     @property
     def server_key(self) -> str:

@@ -16,10 +16,11 @@ from aiohttp import web
 
 from aoa_desktop.autostart import XdgAutostart
 from aoa_desktop.controller import Controller
-from aoa_desktop.fields import KEYED_PROVIDERS
+from aoa_desktop.fields import FIELDS, KEYED_PROVIDERS
 from aoa_desktop.keys import ACCESS_TOKEN, SERVICE, KeyStore, proxy_login_name
 from aoa_desktop.settings_session import SessionBook
 from aoa_desktop.settings_web import SESSION_HEADER, add_settings_routes, settings_url
+from aoa_desktop.signin import CACHE_ENTRY, RECORD_ENTRY, MicrosoftSignIn
 from aoa_proxy.app import create_app
 from aoa_proxy.catalogue import CATALOGUE, Catalogue
 from aoa_proxy.runtime import Runtime
@@ -35,7 +36,8 @@ CHROMIUM_ARGS = [
 
 
 def _clear_keyring(store: KeyStore) -> None:
-    for name in (*KEYED_PROVIDERS, ACCESS_TOKEN, *map(proxy_login_name, KEYED_PROVIDERS)):
+    extra = (RECORD_ENTRY, CACHE_ENTRY, *FIELDS.extra_secrets)  # Microsoft sign-in, client secret
+    for name in (*KEYED_PROVIDERS, ACCESS_TOKEN, *map(proxy_login_name, KEYED_PROVIDERS), *extra):
         store.delete(name)
 
 
@@ -86,6 +88,7 @@ class Launcher:
         *,
         on_settings_port: bool = False,
         catalogue: Catalogue = CATALOGUE,
+        signin: MicrosoftSignIn | None = None,
     ) -> Desktop:
         """A launch on a free port, or (on_settings_port) on the port its settings name."""
         controller = Controller(
@@ -96,7 +99,10 @@ class Launcher:
             launch_command=["aoa"],
             catalogue=catalogue,
         )
-        runtime = Runtime(controller.settings)
+        runtime = Runtime(controller.settings, signin=signin.credential if signin else None)
+        if signin is not None:
+            controller.signin = signin
+            signin.on_change.append(runtime.forget_tokens)
         controller.attach(runtime)
         app = create_app(controller.settings, runtime)
         sessions = SessionBook()

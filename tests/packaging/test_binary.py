@@ -23,6 +23,7 @@ import openai
 import pytest
 from PIL import Image
 
+from tests.entra_fakes import imds_without_identity, write_az
 from tests.packaging.conftest import CLEAN_ENV, ROOT, http_status
 from tests.secret_service import PrivateKeyring
 from tests.support import free_port, wait_for
@@ -165,6 +166,36 @@ def test_frozen_binary_reaches_the_secret_service_keyring(
     assert app.stop() == 0
     log = app.log.read_text(errors="replace")
     assert "keys are kept in the keyring backend Keyring" in log, log  # SecretService.Keyring
+
+
+def test_frozen_binary_signs_in_to_azure_with_entra_id(
+    binary: Path, start: Start, tmp_path: Path
+) -> None:
+    # azure-identity is imported only with AZURE_AUTH=entra: this fails if the spec misses it
+    # (or azure-core's lazily chosen aiohttp transport, or msal's requests).
+    az, az_env = write_az(tmp_path / "bin")
+    with imds_without_identity() as imds:
+        app = start(
+            binary,
+            "--headless",
+            AOA_TYPE="azure",
+            AZURE_ENDPOINT=f"http://127.0.0.1:{free_port()}/",
+            AZURE_AUTH="entra",
+            AZURE_POD_IDENTITY_AUTHORITY_HOST=imds,
+            **az_env,
+        )
+        wait_for(
+            "/health from the binary",
+            lambda: http_status(f"{app.base}/health") == 200 or app.proc.poll() is not None,
+            60,
+        )
+        assert app.stop() == 0
+    log = app.log.read_text(errors="replace")
+    assert "come from Azure CLI (az login)" in log, log
+    assert az.calls() == [
+        "account get-access-token --output json --resource https://cognitiveservices.azure.com"
+    ]
+    assert "az-token-1" not in log
 
 
 def test_frozen_binary_speaks_chinese_under_a_chinese_locale(binary: Path, tmp_path: Path) -> None:
