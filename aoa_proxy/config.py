@@ -49,6 +49,8 @@ class ProviderSettings:
     socks_proxy: str = ""
     ignore_api_version_check: bool = False
     safety: str = "HARM_BLOCK_THRESHOLD_UNSPECIFIED"
+    thoughts: bool = False  # GEMINI_THOUGHTS
+    temperature_policy: str = "keep"  # GEMINI_TEMPERATURE_POLICY
 
     @property
     def proxy(self) -> str:

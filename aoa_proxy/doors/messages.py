@@ -105,8 +105,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def count(request: web.Request) -> web.Response:
-    """POST /v1/messages/count_tokens: Gemini's countTokens when the model routes to Gemini,
-    else (or when that call fails) the documented estimate (docs/anthropic.md).
+    """POST /v1/messages/count_tokens: the provider's own counter when it has one (Gemini's
+    countTokens), else (or when that call fails) the documented estimate (docs/anthropic.md).
 
     Never a 404: Claude Code calls it before large requests and to decide when to compact.
     """
@@ -116,14 +116,12 @@ async def count(request: web.Request) -> web.Response:
     route = _route(snap, _model_of(body))
     estimate = count_tokens(body)  # also checks the body: a 400 for what Anthropic refuses
     provider = snap.providers[route.provider]
-    counted = None
-    if provider.name == "gemini":
-        counted = await _gemini_count(request, rt, snap, provider, route, body)
+    counted = await _upstream_count(request, rt, snap, provider, route, body)
     result = estimate if counted is None else {"input_tokens": counted}
     return web.json_response(result, headers={"request-id": new_request_id()})
 
 
-async def _gemini_count(
+async def _upstream_count(
     request: web.Request,
     rt: Runtime,
     snap: Snapshot,
@@ -131,11 +129,9 @@ async def _gemini_count(
     route: Route,
     body: dict[str, Any],
 ) -> int | None:
-    """Gemini's `models/{m}:countTokens` for the request as it would be sent; None on failure.
-
-    https://ai.google.dev/api/tokens#method:-models.counttokens takes the whole
-    generateContentRequest (system instruction and tools included).
-    """
+    """The provider's count for the request as it would be sent; None without one or on failure."""
+    if provider.kind is not ProviderKind.TRANSLATING:
+        return None
     try:
         mcall = to_chat_request({**body, "max_tokens": 1}, reasoning=False)
         pool = snap.pools.get(provider.name)
@@ -144,18 +140,16 @@ async def _gemini_count(
         chat = mcall.chat
         call = Call(Endpoint.CHAT, chat, dumps(chat), mcall.model, route.model, False, key)
         session = rt.session(provider)
-        ureq = await provider.build_request(call, fetch_bytes(session))
-        generate = orjson.loads(ureq.body or b"{}")
-        generate["model"] = f"models/{route.model}"
-        url = ureq.url.replace(":generateContent", ":countTokens")
-        payload = dumps({"generateContentRequest": generate})
-        async with session.post(url, headers=ureq.headers, data=payload) as r:
+        ureq = await provider.count_request(call, fetch_bytes(session))
+        if ureq is None:
+            return None
+        method, url, headers = ureq.method, ureq.url, ureq.headers
+        async with session.request(method, url, headers=headers, data=ureq.body) as r:
             answer = await r.json(content_type=None) if r.status == 200 else None
     except (*FAULTS, AoaError, ValueError) as exc:
-        log.debug("countTokens on Gemini failed (%s); estimating", type(exc).__name__)
+        log.debug("counting tokens upstream failed (%s); estimating", type(exc).__name__)
         return None
-    total = answer.get("totalTokens") if isinstance(answer, dict) else None
-    return total if isinstance(total, int) and not isinstance(total, bool) else None
+    return provider.count_answer(answer)
 
 
 def messages_error_response(exc: AoaError) -> web.Response:

@@ -156,6 +156,15 @@ class Provider(ABC):
         inline them. Pass-through providers never await anything here.
         """
 
+    async def count_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest | None:
+        """The upstream's input-token count for this chat call, or None when it has none
+        (Anthropic's count_tokens door then estimates)."""
+        return None
+
+    def count_answer(self, payload: Any) -> int | None:
+        """The input token count in the answer to count_request (None: unreadable)."""
+        return None
+
     def translate_response(self, call: Call, payload: Any) -> Answer:
         """Upstream JSON -> OpenAI JSON (only for translating providers)."""
         raise NotImplementedError
