@@ -8,8 +8,8 @@ but they always send a tool call's `id` back, so each signature rides along in t
   approach). `a` = aoa chose the base id, `n` = Gemini did (it goes back on the functionCall and
   functionResponse). base64url keeps the id within Anthropic's `[A-Za-z0-9_-]` and any JSON
   string, so it survives the Responses (`call_id`) and Messages (`tool_use.id`) doors unchanged.
-  A Gemini call without a signature still gets the marker with nothing after it, which tells a
-  replay "known call, no signature" (the later ones of parallel calls) from "unknown call".
+  A call with Gemini's own id but no signature (the later ones of parallel calls) still gets
+  the marker, with nothing after it, so the id goes back to Gemini after a restart too.
 * in `extra_content.google.thought_signature`, the field Google's own OpenAI-compatible
   endpoint uses, on tool calls and (for text answers) on the message or delta.
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from aoa_proxy.providers.gemini_tools import DUMMY_SIGNATURE, SignatureCache
 from aoa_proxy.schema import ToolCall
 
 MARK: Final = "__gsig"
+_URL_SAFE: Final = re.compile(r"[A-Za-z0-9_-]*")
 _AOA, _NATIVE = "a", "n"
 
 
@@ -68,6 +70,8 @@ def _to_url(signature: str) -> str | None:
 
 
 def _from_url(text: str) -> str | None:
+    if not _URL_SAFE.fullmatch(text) or len(text) % 4 == 1:
+        return None  # not something encode_call_id wrote (a client changed the id)
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
@@ -81,7 +85,8 @@ def encode_call_id(given: str | None, signature: str, cache: SignatureCache) -> 
     base = given if given else new_call_id()
     cache.remember(base, signature, native)
     packed = _to_url(signature) if signature else ""
-    if packed is None:  # not plain base64: only the cache and extra_content carry it
+    if packed is None or not (packed or native):
+        # Not plain base64 (only the cache and extra_content carry it), or nothing to carry.
         return base
     return f"{base}{MARK}{_NATIVE if native else _AOA}_{packed}"
 
