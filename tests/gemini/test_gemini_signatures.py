@@ -55,7 +55,8 @@ def tool_then_answer(body: dict[str, Any], model: str) -> list[dict[str, Any]]:
 def replayed(gemini: FakeGemini) -> list[dict[str, Any]]:
     """The model turn of the last request Gemini got."""
     contents = gemini.posts[-1].json["contents"]
-    return [c for c in contents if c["role"] == "model"][-1]["parts"]
+    parts: list[dict[str, Any]] = [c for c in contents if c["role"] == "model"][-1]["parts"]
+    return parts
 
 
 def env_for(gemini: FakeGemini, **extra: str) -> dict[str, str]:
@@ -105,8 +106,8 @@ async def test_restart_between_turns_keeps_the_signature_on_chat_responses_and_m
             assert parts[0]["thoughtSignature"] == signature_for("chat?")
             assert "thoughtSignature" not in parts[1]  # the second parallel call had none
 
-            items = [i.model_dump(exclude_none=True) for i in response.output]
-            outputs = [
+            items: list[Any] = [i.model_dump(exclude_none=True) for i in response.output]
+            outputs: list[Any] = [
                 {"type": "function_call_output", "call_id": i["call_id"], "output": "sun"}
                 for i in items
             ]
@@ -188,25 +189,22 @@ async def test_tool_calls_carry_extra_content_streamed_and_not(
 
 async def test_a_client_echoing_extra_content_needs_no_id(gw: Gateway, gemini: FakeGemini) -> None:
     """Google's carrier alone (an id the client made up) brings the signature back."""
-    await gw.client().chat.completions.create(
-        model=MODEL,
-        tools=[WEATHER],
-        messages=[
-            {"role": "user", "content": "q"},
-            {
-                "role": "assistant",
-                "tool_calls": [
-                    {
-                        "id": "mine-1",
-                        "type": "function",
-                        "function": {"name": "get_weather", "arguments": "{}"},
-                        "extra_content": {"google": {"thought_signature": "Z29vZ2xl"}},
-                    }
-                ],
-            },
-            {"role": "tool", "tool_call_id": "mine-1", "content": "sun"},
-        ],
-    )
+    history: Any = [
+        {"role": "user", "content": "q"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {
+                    "id": "mine-1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{}"},
+                    "extra_content": {"google": {"thought_signature": "Z29vZ2xl"}},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "mine-1", "content": "sun"},
+    ]
+    await gw.client().chat.completions.create(model=MODEL, tools=[WEATHER], messages=history)
     assert replayed(gemini)[0]["thoughtSignature"] == "Z29vZ2xl"
 
 
@@ -287,7 +285,7 @@ async def test_the_fake_refuses_an_unsigned_gemini_3_call_with_googles_words(
 async def test_bypass_only_on_the_first_unsigned_call_of_each_step_of_this_turn(
     gw: Gateway, gemini: FakeGemini
 ) -> None:
-    def call(cid: str) -> dict[str, Any]:
+    def call(cid: str) -> Any:
         return {
             "id": cid,
             "type": "function",
