@@ -22,9 +22,10 @@ client gets; return it, the route raises it).
 
 The rules:
 - `Call` is frozen: read it, never change it. State for one request lives in locals, or in the
-  generator translate_stream returns (Gemini's StreamTranslator). State that must outlive a
-  request (Gemini's thought signatures) lives on the provider instance; Runtime keeps one
-  instance per unchanged settings, so it lasts until that provider's settings change.
+  generator translate_stream returns (Gemini's StreamTranslator). What a later request needs
+  travels with the answer (Gemini's thought signatures ride in tool call ids), so any process
+  can serve it; a provider may keep a per-process cache on its instance as a last resort
+  (Runtime keeps one instance per unchanged settings).
 - Answers the gateway builds are the TypedDicts in aoa_proxy.schema.
 - Bad client input the upstream cannot take is a RequestError (errors.py), raised before any
   upstream call; messages name the fix.

@@ -413,7 +413,8 @@ class StreamTranslator:
     ) -> list[ChatCompletionChunk | Completion]:
         state = self.states.setdefault(i, _ChoiceState())
         state.finished = True
-        sig.remember_text("".join(state.texts), state.signature, self.signatures)
+        if state.signature:
+            sig.remember_text("".join(state.texts), state.signature, self.signatures)
         delta: Delta = {"refusal": refusal} if refusal and self.shape.chat else {}
         return [self._chunk(i, delta, "", finish=reason)]
 
