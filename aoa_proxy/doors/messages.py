@@ -131,7 +131,7 @@ async def _upstream_count(
 ) -> int | None:
     """The provider's count for the request as it would be sent; None without one or on failure."""
     if provider.kind is not ProviderKind.TRANSLATING:
-        return None
+        return None  # OpenAI-speaking and local providers have no count endpoint
     try:
         mcall = to_chat_request({**body, "max_tokens": 1}, reasoning=False)
         pool = snap.pools.get(provider.name)
