@@ -16,6 +16,8 @@ import aiohttp
 import anthropic
 import openai
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from aoa_proxy.providers import gemini_signatures as sig
 from aoa_proxy.providers.gemini_tools import DUMMY_SIGNATURE, SignatureCache
@@ -336,3 +338,20 @@ def test_a_signature_that_is_not_plain_base64_stays_in_the_cache_only() -> None:
 def test_a_tampered_id_is_an_unknown_call_not_an_error() -> None:
     ref = sig.parse_call_id(f"call_1{sig.MARK}a_***", SignatureCache())
     assert ref.signature is None and not ref.native
+
+
+@given(
+    signature=st.binary(max_size=600),
+    native=st.none() | st.text("abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=20),
+)
+def test_any_signature_and_gemini_id_survive_the_id(signature: bytes, native: str | None) -> None:
+    text = base64.b64encode(signature).decode()
+    ref = sig.parse_call_id(sig.encode_call_id(native, text, SignatureCache()), SignatureCache())
+    assert ref.signature == (text if text or native else None)
+    assert ref.native is bool(native)
+
+
+@given(st.text(max_size=80) | st.from_regex(r"call_[0-9a-f]{4}__gsig[an]_[A-Za-z0-9_=+/-]{0,12}"))
+def test_any_client_id_parses_without_error(call_id: str) -> None:
+    ref = sig.parse_call_id(call_id, SignatureCache())
+    assert ref.signature is None or base64.b64decode(ref.signature, validate=True) is not None
