@@ -247,6 +247,17 @@ async def test_a_text_answer_signature_comes_back_on_its_text(
     ]
     assert {"google": {"thought_signature": "dGV4dA=="}} in extras
 
+    # The other doors' streams take the signature-only delta in their stride.
+    async with client.responses.stream(model=MODEL, input="hi") as events:
+        assert (await events.get_final_response()).output_text == "Hello there"
+    async with (
+        anthropic.AsyncAnthropic(base_url=gw.url, api_key="x", max_retries=0) as claude,
+        claude.messages.stream(
+            model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "hi"}]
+        ) as stream,
+    ):
+        assert await stream.get_final_text() == "Hello there"
+
     gemini.reply = lambda body, model: text_chunks(["ok"])
     history: list[Any] = [
         {"role": "user", "content": "hi"},
