@@ -254,9 +254,9 @@ async def test_a_text_answer_signature_comes_back_on_its_text(
         anthropic.AsyncAnthropic(base_url=gw.url, api_key="x", max_retries=0) as claude,
         claude.messages.stream(
             model=MODEL, max_tokens=100, messages=[{"role": "user", "content": "hi"}]
-        ) as stream,
+        ) as messages,
     ):
-        assert await stream.get_final_text() == "Hello there"
+        assert await messages.get_final_text() == "Hello there"
 
     gemini.reply = lambda body, model: text_chunks(["ok"])
     history: list[Any] = [
