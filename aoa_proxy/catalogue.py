@@ -489,6 +489,27 @@ PROVIDER_ENTRIES: Final = (
                 field="safety",
                 form="safety",
             ),
+            Var(
+                "GEMINI_THOUGHTS",
+                "off",
+                N_(
+                    "on: always return Gemini's thought summaries as reasoning_content "
+                    "(they also come when the client asks for reasoning)"
+                ),
+                kind=Kind.BOOL,
+                field="thoughts",
+            ),
+            Var(
+                "GEMINI_TEMPERATURE_POLICY",
+                "keep",
+                N_(
+                    "client temperature on Gemini 3+: keep, drop (always removed) or default "
+                    "(removed below 1.0, as Google advises)"
+                ),
+                kind=Kind.CHOICE,
+                choices=("keep", "drop", "default"),
+                field="temperature_policy",
+            ),
             *_proxies(
                 "GEMINI_HTTP_PROXY",
                 N_("http proxy for Gemini calls"),

@@ -61,6 +61,8 @@ class ProviderSettings:
     def entra(self) -> bool:
         """Tokens from Entra ID instead of keys (Azure's AZURE_AUTH=entra)."""
         return self.auth == "entra"
+    thoughts: bool = False  # GEMINI_THOUGHTS
+    temperature_policy: str = "keep"  # GEMINI_TEMPERATURE_POLICY
 
     @property
     def proxy(self) -> str:

@@ -8,7 +8,7 @@ completions: .../completions/object, embeddings: .../embeddings/object, models: 
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 # --------------------------------------------------------------------------- shared parts
 
@@ -22,6 +22,7 @@ class ToolCall(TypedDict):
     id: str
     type: Literal["function"]
     function: FunctionCall
+    extra_content: NotRequired[dict[str, Any]]  # Gemini: {"google": {"thought_signature"}}
 
 
 class ToolCallDelta(TypedDict):
@@ -31,6 +32,7 @@ class ToolCallDelta(TypedDict):
     id: str
     type: Literal["function"]
     function: FunctionCall
+    extra_content: NotRequired[dict[str, Any]]
 
 
 class TopLogprob(TypedDict):
@@ -78,6 +80,9 @@ class Message(TypedDict):
     refusal: str | None
     tool_calls: NotRequired[list[ToolCall]]
     function_call: NotRequired[FunctionCall]  # legacy `functions` requests
+    reasoning_content: NotRequired[str]  # thought text; `reasoning` holds the same
+    reasoning: NotRequired[str]
+    extra_content: NotRequired[dict[str, Any]]  # Gemini: a text answer's thought signature
 
 
 class Choice(TypedDict):
@@ -105,6 +110,9 @@ class Delta(TypedDict, total=False):
     refusal: str
     tool_calls: list[ToolCallDelta]
     function_call: FunctionCall
+    reasoning_content: str
+    reasoning: str
+    extra_content: dict[str, Any]
 
 
 class ChunkChoice(TypedDict):

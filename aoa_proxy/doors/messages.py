@@ -122,8 +122,8 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def count(request: web.Request) -> web.StreamResponse:
     """POST /v1/messages/count_tokens: the upstream's own where it speaks Messages (Anthropic),
-    Gemini's countTokens when the model routes to Gemini, else (or when that call fails) the
-    documented estimate (docs/anthropic.md).
+    the provider's own counter when it has one (Gemini's countTokens), else (or when that call
+    fails) the documented estimate (docs/anthropic.md).
 
     Never a 404: Claude Code calls it before large requests and to decide when to compact.
     """
@@ -142,9 +142,7 @@ async def count(request: web.Request) -> web.StreamResponse:
             log.info("the upstream has no count_tokens (HTTP %s); estimating", exc.status)
     estimate = count_tokens(body)  # also checks the body: a 400 for what Anthropic refuses
     provider = snap.providers[route.provider]
-    counted = None
-    if provider.name == "gemini":
-        counted = await _gemini_count(request, rt, snap, provider, route, body)
+    counted = await _upstream_count(request, rt, snap, provider, route, body)
     result = estimate if counted is None else {"input_tokens": counted}
     return web.json_response(result, headers={"request-id": new_request_id()})
 
@@ -175,7 +173,7 @@ async def _native(
         raise
 
 
-async def _gemini_count(
+async def _upstream_count(
     request: web.Request,
     rt: Runtime,
     snap: Snapshot,
@@ -183,11 +181,9 @@ async def _gemini_count(
     route: Route,
     body: dict[str, Any],
 ) -> int | None:
-    """Gemini's `models/{m}:countTokens` for the request as it would be sent; None on failure.
-
-    https://ai.google.dev/api/tokens#method:-models.counttokens takes the whole
-    generateContentRequest (system instruction and tools included).
-    """
+    """The provider's count for the request as it would be sent; None without one or on failure."""
+    if provider.kind is not ProviderKind.TRANSLATING:
+        return None  # OpenAI-speaking and local providers have no count endpoint
     try:
         mcall = to_chat_request({**body, "max_tokens": 1}, reasoning=False)
         pool = snap.pools.get(provider.name)
@@ -196,18 +192,16 @@ async def _gemini_count(
         chat = mcall.chat
         call = Call(Endpoint.CHAT, chat, dumps(chat), mcall.model, route.model, False, key)
         session = rt.session(provider)
-        ureq = await provider.build_request(call, fetch_bytes(session))
-        generate = orjson.loads(ureq.body or b"{}")
-        generate["model"] = f"models/{route.model}"
-        url = ureq.url.replace(":generateContent", ":countTokens")
-        payload = dumps({"generateContentRequest": generate})
-        async with session.post(url, headers=ureq.headers, data=payload) as r:
+        ureq = await provider.count_request(call, fetch_bytes(session))
+        if ureq is None:
+            return None
+        method, url, headers = ureq.method, ureq.url, ureq.headers
+        async with session.request(method, url, headers=headers, data=ureq.body) as r:
             answer = await r.json(content_type=None) if r.status == 200 else None
     except (*FAULTS, AoaError, ValueError) as exc:
-        log.debug("countTokens on Gemini failed (%s); estimating", type(exc).__name__)
+        log.debug("counting tokens upstream failed (%s); estimating", type(exc).__name__)
         return None
-    total = answer.get("totalTokens") if isinstance(answer, dict) else None
-    return total if isinstance(total, int) and not isinstance(total, bool) else None
+    return provider.count_answer(answer)
 
 
 def messages_error_response(exc: AoaError) -> web.Response:

@@ -26,9 +26,10 @@ answer, before anything reached the client); a call it sends in another dialect 
 
 The rules:
 - `Call` is frozen: read it, never change it. State for one request lives in locals, or in the
-  generator translate_stream returns (Gemini's StreamTranslator). State that must outlive a
-  request (Gemini's thought signatures) lives on the provider instance; Runtime keeps one
-  instance per unchanged settings, so it lasts until that provider's settings change.
+  generator translate_stream returns (Gemini's StreamTranslator). What a later request needs
+  travels with the answer (Gemini's thought signatures ride in tool call ids), so any process
+  can serve it; a provider may keep a per-process cache on its instance as a last resort
+  (Runtime keeps one instance per unchanged settings).
 - Answers the gateway builds are the TypedDicts in aoa_proxy.schema.
 - Bad client input the upstream cannot take is a RequestError (errors.py), raised before any
   upstream call; messages name the fix.
@@ -178,6 +179,15 @@ class Provider(ABC):
         Async so a provider can do I/O first: Gemini fetches remote images through `fetch` to
         inline them. Pass-through providers never await anything here.
         """
+
+    async def count_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest | None:
+        """The upstream's input-token count for this chat call, or None when it has none
+        (Anthropic's count_tokens door then estimates)."""
+        return None
+
+    def count_answer(self, payload: Any) -> int | None:
+        """The input token count in the answer to count_request (None: unreadable)."""
+        return None
 
     def prepare(self, call: Call) -> Call:
         """The call as this provider will send it, given what it learned about the upstream

@@ -12,6 +12,7 @@ import base64
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar, Final
 from urllib.parse import quote, urlencode
 
@@ -32,6 +33,7 @@ from aoa_proxy.providers.base import (
     dumps,
     model_entry,
 )
+from aoa_proxy.providers.gemini_thinking import wants_thoughts
 from aoa_proxy.providers.gemini_tools import SignatureCache
 from aoa_proxy.schema import Answer, AnswerChunk, ModelObject
 
@@ -61,10 +63,9 @@ class GeminiProvider(Provider):
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
-        # Thought signatures of the tool calls this provider answered, put back when a client
-        # replays them. Runtime keeps one provider per unchanged settings, so this memory lasts
-        # across requests, provider switches and other settings changes; new Gemini settings
-        # start it afresh (unknown calls then get the documented dummy signature).
+        # Thought signatures travel inside the tool call ids and extra_content
+        # (gemini_signatures); this per-process memory is only the last resort, for clients
+        # that cut or rewrite ids. It lasts while the Gemini settings stay unchanged.
         self.signatures = SignatureCache()
 
     @property
@@ -104,12 +105,31 @@ class GeminiProvider(Provider):
             api_version=self.settings.api_version,
             files_prefix=self._files_prefix(),
             signatures=self.signatures,
+            thoughts=chat and self._thoughts(call),
+            temperature_policy=self.settings.temperature_policy,
         )
         method = "streamGenerateContent?alt=sse" if call.stream else "generateContent"
         if call.stream:
             headers["Accept"] = "text/event-stream"
         url = f"{self.base_url}/{_model_path(model)}:{method}"
         return UpstreamRequest("POST", url, headers, dumps(body))
+
+    async def count_request(self, call: Call, fetch: FetchBytes) -> UpstreamRequest | None:
+        """`models/{m}:countTokens` over the whole generateContentRequest (system instruction
+        and tools included; the flat `contents` form counts contents only).
+
+        https://ai.google.dev/api/tokens#method:-models.counttokens
+        """
+        generate = await self.build_request(replace(call, stream=False), fetch)
+        body = orjson.loads(generate.body or b"{}")
+        body["model"] = _model_path(call.upstream_model or self.settings.model)
+        url = generate.url.removesuffix(":generateContent") + ":countTokens"
+        payload = dumps({"generateContentRequest": body})
+        return UpstreamRequest("POST", url, generate.headers, payload)
+
+    def count_answer(self, payload: Any) -> int | None:
+        total = payload.get("totalTokens") if isinstance(payload, Mapping) else None
+        return total if isinstance(total, int) and not isinstance(total, bool) else None
 
     async def _fetch_media(self, body: Mapping[str, Any], fetch: FetchBytes) -> rq.Media:
         """The http(s) images of a chat request, fetched so generate_body can inline them."""
@@ -152,7 +172,11 @@ class GeminiProvider(Provider):
             n=n if isinstance(n, int) and n > 0 else 1,
             include_usage=isinstance(options, Mapping) and options.get("include_usage") is True,
             echo=echo,
+            thoughts=call.endpoint is Endpoint.CHAT and self._thoughts(call),
         )
+
+    def _thoughts(self, call: Call) -> bool:
+        return wants_thoughts(call.body, self.settings.thoughts)
 
     def translate_response(self, call: Call, payload: Any) -> Answer:
         if call.endpoint is Endpoint.EMBEDDINGS:

@@ -10,14 +10,15 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import unquote_to_bytes
 
 from aoa_proxy.errors import RequestError
+from aoa_proxy.providers import gemini_signatures as sig
+from aoa_proxy.providers import gemini_thinking as thinking
 from aoa_proxy.providers.gemini_schema import clean_schema
-from aoa_proxy.providers.gemini_tools import DUMMY_SIGNATURE, SignatureCache, tools_and_config
+from aoa_proxy.providers.gemini_tools import SignatureCache, tools_and_config
 
 log = logging.getLogger(__name__)
 
@@ -40,31 +41,6 @@ ROLES: Final[dict[str, str | None]] = {
     "assistant": "model",
     "tool": "user",
     "function": "user",
-}
-
-# reasoning_effort -> thinkingBudget for budget-based models (Gemini 2.x), the numbers Google's
-# own OpenAI-compatible endpoint uses: https://ai.google.dev/gemini-api/docs/openai#thinking
-# "xhigh" and "max" get the largest budget every 2.5 model accepts (Flash stops at 24576).
-THINKING_BUDGETS: Final = {
-    "none": 0,
-    "minimal": 1024,
-    "low": 1024,
-    "medium": 8192,
-    "high": 24576,
-    "xhigh": 24576,
-    "max": 24576,
-}
-# reasoning_effort -> thinkingLevel for Gemini 3+ (which cannot switch thinking off; "minimal" and
-# "medium" exist on Flash only, so they map to levels every model accepts).
-# https://ai.google.dev/gemini-api/docs/thinking#thinking-levels
-THINKING_LEVELS: Final = {  # proto enum names (google.ai.generativelanguage ThinkingLevel)
-    "none": "LOW",
-    "minimal": "LOW",
-    "low": "LOW",
-    "medium": "HIGH",
-    "high": "HIGH",
-    "xhigh": "HIGH",
-    "max": "HIGH",
 }
 
 # OpenAI input_audio formats -> MIME types Gemini accepts.
@@ -135,7 +111,7 @@ def convert_messages(
 ) -> tuple[list[Part], list[dict[str, Any]]]:
     """OpenAI messages -> (systemInstruction parts, Gemini contents that Gemini accepts).
 
-    Replayed tool calls get back the thought signatures `signatures` remembers.
+    Replayed tool calls and answers get their thought signatures back (gemini_signatures).
     """
     names = _tool_call_names(messages)
     system: list[Part] = []
@@ -159,7 +135,9 @@ def convert_messages(
             turns.append(("model", _assistant_parts(message, where, signatures)))
         else:
             turns.append(("user", [_function_response(message, names, where, signatures)]))
-    return system, _normalise(turns)
+    contents = _normalise(turns)
+    sig.add_bypass(contents)
+    return system, contents
 
 
 def _normalise(turns: list[tuple[str, list[Part]]]) -> list[dict[str, Any]]:
@@ -298,6 +276,10 @@ def _assistant_parts(
     message: Mapping[str, Any], where: str, signatures: SignatureCache
 ) -> list[Part]:
     parts: list[Part] = [{"text": t} for t in _texts(message.get("content"), where) if t]
+    if parts:  # a text answer's signature sat on its last part
+        text_signature = sig.replay_text(message, "".join(p["text"] for p in parts), signatures)
+        if text_signature:
+            parts[-1]["thoughtSignature"] = text_signature
     calls = message.get("tool_calls")
     if calls is not None and not isinstance(calls, list):
         raise RequestError(f"{where}.tool_calls must be an array", param=f"{where}.tool_calls")
@@ -307,23 +289,15 @@ def _assistant_parts(
         if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
             raise RequestError(f"{here}.function.name is missing", param=here)
         part: Part = {"functionCall": {"name": fn["name"], "args": _args(fn, here)}}
-        call_id = call.get("id")
-        if signatures.is_native(call_id):
-            part["functionCall"]["id"] = call_id
-        signature = signatures.get(call_id) if isinstance(call_id, str) else None
-        if signature is None:
-            signature = DUMMY_SIGNATURE
+        native_id, signature = sig.replay_call(call, signatures)
+        if native_id:
+            part["functionCall"]["id"] = native_id
         if signature:
             part["thoughtSignature"] = signature
         parts.append(part)
     legacy = message.get("function_call")
     if isinstance(legacy, Mapping) and isinstance(legacy.get("name"), str):
-        parts.append(
-            {
-                "functionCall": {"name": legacy["name"], "args": _args(legacy, where)},
-                "thoughtSignature": DUMMY_SIGNATURE,
-            }
-        )
+        parts.append({"functionCall": {"name": legacy["name"], "args": _args(legacy, where)}})
     return parts
 
 
@@ -376,8 +350,9 @@ def _function_response(
             raise RequestError(f"{where}: a function message needs a 'name'", param=where)
     text = "".join(_texts(message.get("content"), where))
     response: Part = {"name": name, "response": _response_object(text)}
-    if signatures.is_native(message.get("tool_call_id")):
-        response["id"] = message["tool_call_id"]
+    ref = sig.parse_call_id(message.get("tool_call_id"), signatures)
+    if ref.native:
+        response["id"] = ref.base
     return {"functionResponse": response}
 
 
@@ -393,7 +368,9 @@ def _response_object(text: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- parameters
 
 
-def generation_config(body: Mapping[str, Any], model: str) -> dict[str, Any]:
+def generation_config(
+    body: Mapping[str, Any], model: str, *, thoughts: bool = False
+) -> dict[str, Any]:
     """OpenAI sampling fields -> Gemini generationConfig (zeros are sent, not dropped)."""
     config: dict[str, Any] = {}
     for src, dst in (("temperature", "temperature"), ("top_p", "topP")):
@@ -427,9 +404,9 @@ def generation_config(body: Mapping[str, Any], model: str) -> dict[str, Any]:
         if top:
             config["logprobs"] = top
     config.update(_response_format(body.get("response_format")))
-    thinking = _thinking(body.get("reasoning_effort"), model)
-    if thinking:
-        config["thinkingConfig"] = thinking
+    thinking_config = thinking.thinking_config(body.get("reasoning_effort"), model, thoughts)
+    if thinking_config:
+        config["thinkingConfig"] = thinking_config
     return config
 
 
@@ -489,24 +466,6 @@ def _response_format(fmt: Any) -> dict[str, Any]:
     )
 
 
-_GENERATION = re.compile(r"gemini-(\d+)")
-
-
-def _thinking(effort: Any, model: str) -> dict[str, Any]:
-    if effort is None:
-        return {}
-    if effort not in THINKING_BUDGETS:
-        raise RequestError(
-            f"'reasoning_effort' must be one of {', '.join(THINKING_BUDGETS)}",
-            param="reasoning_effort",
-            code="invalid_value",
-        )
-    found = _GENERATION.search(model)
-    if found and int(found.group(1)) >= 3:
-        return {"thinkingLevel": THINKING_LEVELS[effort]}
-    return {"thinkingBudget": THINKING_BUDGETS[effort]}
-
-
 # --------------------------------------------------------------------------- whole bodies
 
 
@@ -520,6 +479,8 @@ def generate_body(
     api_version: str,
     files_prefix: str = "",
     signatures: SignatureCache,
+    thoughts: bool = False,
+    temperature_policy: str = "keep",
 ) -> dict[str, Any]:
     """The Gemini generateContent body for an OpenAI chat (or legacy completions) request."""
     _log_ignored(body)
@@ -544,7 +505,8 @@ def generate_body(
         out["toolConfig"] = tool_config
     if safety and safety != "HARM_BLOCK_THRESHOLD_UNSPECIFIED":
         out["safetySettings"] = [{"category": c, "threshold": safety} for c in SAFETY_CATEGORIES]
-    config = generation_config(body, model)
+    config = generation_config(body, model, thoughts=thoughts)
+    thinking.apply_temperature_policy(config, model, temperature_policy)
     if config:
         out["generationConfig"] = config
     return out

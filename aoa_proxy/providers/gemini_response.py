@@ -18,6 +18,7 @@ from typing import Any, Final
 import orjson
 
 from aoa_proxy.errors import UpstreamError, UpstreamUnreachable, upstream_error
+from aoa_proxy.providers import gemini_signatures as sig
 from aoa_proxy.providers.gemini_tools import SignatureCache
 from aoa_proxy.schema import (
     ChatCompletion,
@@ -95,48 +96,38 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(12)}"
 
 
-def call_id() -> str:
-    return f"call_{secrets.token_hex(12)}"
-
-
 # --------------------------------------------------------------------------- parts and usage
 
 
 @dataclass
 class Answer:
-    """One candidate's useful content: answer text (thoughts dropped) and function calls."""
+    """One candidate's content: answer text, thought summaries, function calls, and the
+    thought signature of a text or thought part (tool calls carry their own)."""
 
     text: str = ""
     calls: list[ToolCall] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)
+    signature: str = ""
 
 
 def read_parts(content: Any, signatures: SignatureCache) -> Answer:
-    """Text and OpenAI tool calls from a Gemini content; remembers thought signatures."""
+    """Text, thoughts and OpenAI tool calls from a Gemini content, with thought signatures."""
     answer = Answer()
     parts = content.get("parts") if isinstance(content, Mapping) else None
     texts: list[str] = []
     for part in parts if isinstance(parts, list) else []:
-        if not isinstance(part, Mapping) or part.get("thought") is True:
-            continue  # a thought part is the model's reasoning, never the answer
+        if not isinstance(part, Mapping):
+            continue
+        signature = part.get("thoughtSignature")
         fc = part.get("functionCall")
-        if isinstance(fc, Mapping):
-            given = fc.get("id")
-            cid = given if isinstance(given, str) and given else call_id()
-            signature = part.get("thoughtSignature")
-            native = isinstance(given, str) and bool(given)
-            signatures.remember(cid, signature if isinstance(signature, str) else "", native)
-            answer.calls.append(
-                {
-                    "id": cid,
-                    "type": "function",
-                    "function": {
-                        "name": str(fc.get("name", "")),
-                        "arguments": orjson.dumps(fc.get("args") or {}).decode(),
-                    },
-                }
-            )
-        elif isinstance(part.get("text"), str):
-            texts.append(part["text"])
+        if isinstance(fc, Mapping) and part.get("thought") is not True:
+            answer.calls.append(sig.tool_call(fc, signature, signatures))
+            continue
+        if isinstance(signature, str) and signature:  # may come on an empty text part
+            answer.signature = signature
+        if isinstance(part.get("text"), str):
+            # A thought part is the model's reasoning summary, never the answer.
+            (answer.thoughts if part.get("thought") is True else texts).append(part["text"])
     answer.text = "".join(texts)
     return answer
 
@@ -232,6 +223,7 @@ class Shape:
     n: int = 1
     include_usage: bool = False
     echo: str = ""  # completions with echo: the prompt, prepended to each answer
+    thoughts: bool = False  # thought summaries go out as reasoning_content and reasoning
 
 
 @dataclass(frozen=True)
@@ -263,6 +255,7 @@ def translate(
         ended += [_Ended(i, Answer(), "content_filter", why) for i in range(max(shape.n, 1))]
     for cand in cands:
         answer = read_parts(cand.get("content"), signatures)
+        sig.remember_text(answer.text, answer.signature, signatures)
         raw = cand.get("finishReason")
         reason = finish_reason(raw, bool(answer.calls), shape.legacy)
         filtered = reason == "content_filter" and not answer.text
@@ -310,6 +303,10 @@ def _chat_choice(shape: Shape, ended: _Ended) -> Choice:
         message["tool_calls"] = answer.calls
     elif message["content"] is None and ended.reason != "content_filter":
         message["content"] = ""  # a plain (empty) answer is a string, never null
+    if shape.thoughts and answer.thoughts:  # clients read one name or the other
+        message["reasoning_content"] = message["reasoning"] = "".join(answer.thoughts)
+    if answer.signature:
+        message["extra_content"] = sig.extra_content(answer.signature)
     return {
         "index": ended.index,
         "message": message,
@@ -327,6 +324,8 @@ class _ChoiceState:
     finished: bool = False
     tools: int = 0
     text: bool = False  # some answer text was sent
+    texts: list[str] = field(default_factory=list)  # to remember a text signature by
+    signature: str = ""
 
 
 class StreamTranslator:
@@ -368,16 +367,27 @@ class StreamTranslator:
             return []
         out = self._open(i)
         answer = read_parts(cand.get("content"), self.signatures)
+        if answer.thoughts and self.shape.thoughts and self.shape.chat:
+            thought = "".join(answer.thoughts)
+            out.append(self._chunk(i, {"reasoning_content": thought, "reasoning": thought}, ""))
+        signed: Delta = {}
+        if answer.signature and self.shape.chat:
+            state.signature = answer.signature
+            signed["extra_content"] = sig.extra_content(answer.signature)
         if answer.text:
             state.text = True
+            state.texts.append(answer.text)
             lp = logprobs(cand.get("logprobsResult")) if self.shape.chat else None
-            out.append(self._chunk(i, {"content": answer.text}, answer.text, logprobs=lp))
+            delta: Delta = {"content": answer.text, **signed}
+            out.append(self._chunk(i, delta, answer.text, logprobs=lp))
+        elif signed:  # a late, empty part that carried only the signature
+            out.append(self._chunk(i, signed, ""))
         calls = answer.calls
         if self.shape.legacy:  # the legacy format has room for one call only
             calls = calls[:1] if state.tools == 0 else []
         for call in calls:
             if self.shape.legacy:
-                delta: Delta = {"function_call": {**call["function"]}}
+                delta = {"function_call": {**call["function"]}}
             else:
                 delta = {"tool_calls": [{"index": state.tools, **call}]}
             out.append(self._chunk(i, delta, ""))
@@ -403,6 +413,8 @@ class StreamTranslator:
     ) -> list[ChatCompletionChunk | Completion]:
         state = self.states.setdefault(i, _ChoiceState())
         state.finished = True
+        if state.signature:
+            sig.remember_text("".join(state.texts), state.signature, self.signatures)
         delta: Delta = {"refusal": refusal} if refusal and self.shape.chat else {}
         return [self._chunk(i, delta, "", finish=reason)]
 

@@ -24,10 +24,9 @@ DUMMY_SIGNATURE: Final = "skip_thought_signature_validator"
 class SignatureCache:
     """Bounded tool-call id -> (thought signature, id is Gemini's own) map.
 
-    OpenAI clients cannot carry Gemini's signatures, so the gateway remembers them and puts them
-    back when the client replays its history ("" = the call had no signature). Ids Gemini gave
-    go back on the call and its response, which lets Gemini pair them exactly. The Gemini
-    provider owns one; the translators get it passed in.
+    The last resort behind the signatures that travel in tool call ids and extra_content
+    (gemini_signatures): it serves clients that cut or rewrite ids, within this process only
+    ("" = the call had no signature). The Gemini provider owns one; the translators get it.
     """
 
     def __init__(self, size: int = 4096) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import Received, RecordingServer
+from tests.gemini import fake_thinking
 
 Reply = Callable[[dict[str, Any], str], list[Any]]  # chunks, or raw SSE lines as str
 
@@ -251,13 +252,6 @@ def validate_generate(body: Any, model: str) -> None:
             )
         for part in parts:
             _validate_part(part, role, i)
-        if role == "model" and model.startswith("gemini-3"):
-            calls = [p for p in parts if "functionCall" in p]
-            if calls and "thoughtSignature" not in calls[0]:
-                raise Invalid(
-                    "Function call is missing a thought_signature in functionCall "
-                    f"parts. position {i}"
-                )
         if previous is not None and previous["role"] == "model":
             calls = [p["functionCall"]["name"] for p in previous["parts"] if "functionCall" in p]
             answers = [p["functionResponse"]["name"] for p in parts if "functionResponse" in p]
@@ -281,9 +275,18 @@ def validate_generate(body: Any, model: str) -> None:
         ):
             raise Invalid("systemInstruction parts must be non-empty text")
     _validate_generation_config(body.get("generationConfig"))
+    _gemini3_rules(contents, body.get("generationConfig"), model)
     _validate_safety(body.get("safetySettings"))
     names = _validate_tools(body.get("tools"))
     _validate_tool_config(body.get("toolConfig"), names)
+
+
+def _gemini3_rules(contents: list[dict[str, Any]], config: Any, model: str) -> None:
+    try:
+        fake_thinking.check_signatures(contents, model)
+        fake_thinking.check_thinking(config, model)
+    except fake_thinking.Refused as exc:
+        raise Invalid(str(exc)) from None
 
 
 def _validate_part(part: Any, role: str, i: int) -> None:
@@ -342,9 +345,6 @@ def _validate_generation_config(config: Any) -> None:
         validate_schema(config["responseSchema"], "generation_config.response_schema")
     if len(config.get("stopSequences", [])) > 5:
         raise Invalid("stopSequences: at most 5")
-    thinking = config.get("thinkingConfig")
-    if thinking is not None and ("thinkingBudget" in thinking) == ("thinkingLevel" in thinking):
-        raise Invalid("thinkingConfig needs exactly one of thinkingBudget, thinkingLevel")
 
 
 def validate_schema(schema: Any, where: str) -> None:
@@ -507,7 +507,7 @@ class FakeGemini(RecordingServer):
             validate_generate(body, model)
         except Invalid as exc:
             return _error(400, "INVALID_ARGUMENT", str(exc))
-        chunks = self.reply(body, model)
+        chunks = fake_thinking.hide_thoughts(self.reply(body, model), body)
         if method == "generateContent":
             return web.json_response(merge(chunks))
         if request.query.get("alt") != "sse" or not self.sse:

@@ -247,7 +247,7 @@ async def test_gemini_structured_output_schema_is_cleaned(gw: Gateway, gemini: F
     assert city["required"] == ["name", "population", "tags"]
 
 
-async def test_gemini_thinking_model_keeps_thoughts_out_of_the_answer(
+async def test_gemini_thoughts_come_as_reasoning_never_in_the_answer(
     gw: Gateway, gemini: FakeGemini
 ) -> None:
     def reply(body: dict[str, Any], model: str) -> list[dict[str, Any]]:
@@ -278,13 +278,17 @@ async def test_gemini_thinking_model_keeps_thoughts_out_of_the_answer(
     )
     completion = strict_chat(data, "gemini-2.5-flash")
     assert completion.choices[0].message.content == "4"
+    message = data["choices"][0]["message"]
+    assert message["reasoning_content"] == message["reasoning"] == "Let me think about it..."
     assert completion.usage is not None
     assert completion.usage.completion_tokens == 31 and completion.usage.total_tokens == 36
     details = completion.usage.completion_tokens_details
     assert details is not None and details.reasoning_tokens == 30
     assert completion.usage.prompt_tokens_details is not None
     assert completion.usage.prompt_tokens_details.cached_tokens == 2
-    assert gemini.last.json["generationConfig"] == {"thinkingConfig": {"thinkingBudget": 1024}}
+    assert gemini.last.json["generationConfig"] == {
+        "thinkingConfig": {"thinkingBudget": 1024, "includeThoughts": True}
+    }
 
 
 async def test_gemini_3_reasoning_effort_uses_thinking_level(
@@ -296,7 +300,9 @@ async def test_gemini_3_reasoning_effort_uses_thinking_level(
         reasoning_effort="high",
         messages=[{"role": "user", "content": "x"}],
     )
-    assert gemini.last.json["generationConfig"] == {"thinkingConfig": {"thinkingLevel": "HIGH"}}
+    assert gemini.last.json["generationConfig"] == {
+        "thinkingConfig": {"thinkingLevel": "HIGH", "includeThoughts": True}
+    }
 
 
 async def test_gemini_n_maps_to_candidate_count(gw: Gateway, gemini: FakeGemini) -> None:

@@ -362,9 +362,9 @@ def test_model_pages_strip_the_models_prefix() -> None:
     assert model_objects("junk") == ([], "")
 
 
-async def test_the_provider_that_saw_a_signature_replays_it_and_no_other_does() -> None:
+async def test_any_provider_replays_the_signature_from_the_id_the_cache_only_a_cut_id() -> None:
     settings = ProviderSettings(name="gemini", endpoint="http://127.0.0.1:1", model="gemini-3-pro")
-    first, other = GeminiProvider(settings), GeminiProvider(settings)
+    first, fresh = GeminiProvider(settings), GeminiProvider(settings)  # fresh: a restart
 
     def call(messages: list[Any]) -> Call:
         body = {"model": "gemini-3-pro", "messages": messages}
@@ -387,24 +387,32 @@ async def test_the_provider_that_saw_a_signature_replays_it_and_no_other_does() 
         },
     )
     assert answer["object"] == "chat.completion"
-    message = answer["choices"][0]["message"]
-    replay = call(
-        [
-            {"role": "user", "content": "q"},
-            {"role": "assistant", "content": None, "tool_calls": message["tool_calls"]},
-            {"role": "tool", "tool_call_id": message["tool_calls"][0]["id"], "content": "1"},
-        ]
-    )
+    tool_call = answer["choices"][0]["message"]["tool_calls"][0]
+    assert tool_call["extra_content"] == {"google": {"thought_signature": "c2ln"}}
+
+    def replay(call_id: str) -> Call:
+        sent = {**tool_call, "id": call_id}
+        sent.pop("extra_content")  # what a plain OpenAI client sends back
+        return call(
+            [
+                {"role": "user", "content": "q"},
+                {"role": "assistant", "content": None, "tool_calls": [sent]},
+                {"role": "tool", "tool_call_id": call_id, "content": "1"},
+            ]
+        )
 
     async def no_fetch(url: str, limit: int) -> tuple[str, bytes]:
         raise AssertionError("nothing to fetch")
 
-    async def replayed_signature(provider: GeminiProvider) -> str:
-        request = await provider.build_request(replay, no_fetch)
+    async def replayed_signature(provider: GeminiProvider, call_id: str) -> str:
+        request = await provider.build_request(replay(call_id), no_fetch)
         return str(orjson.loads(request.body or b"")["contents"][1]["parts"][0]["thoughtSignature"])
 
-    assert await replayed_signature(first) == "c2ln"
-    assert await replayed_signature(other) == "skip_thought_signature_validator"
+    cut = tool_call["id"].partition("__gsig")[0]  # a client that shortens ids
+    assert await replayed_signature(first, tool_call["id"]) == "c2ln"
+    assert await replayed_signature(fresh, tool_call["id"]) == "c2ln"
+    assert await replayed_signature(first, cut) == "c2ln"  # the cache, last resort
+    assert await replayed_signature(fresh, cut) == "skip_thought_signature_validator"
 
 
 @pytest.mark.parametrize(
