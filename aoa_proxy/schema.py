@@ -70,6 +70,36 @@ class Usage(TypedDict):
 # --------------------------------------------------------------------------- chat
 
 
+class UrlCitation(TypedDict):
+    start_index: int  # character offsets into the message's content
+    end_index: int
+    url: str
+    title: str
+
+
+class Annotation(TypedDict):
+    type: Literal["url_citation"]
+    url_citation: UrlCitation
+
+
+class ImageURL(TypedDict):
+    url: str  # a data: URL
+
+
+class ImageOutput(TypedDict):
+    """An image the model drew (non-standard, the shape OpenRouter uses)."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+class Grounding(TypedDict, total=False):
+    """What Google asks to show with a grounded answer (non-standard)."""
+
+    web_search_queries: list[str]
+    search_entry_point: str  # Google's rendered Search Suggestions (HTML)
+
+
 class Message(TypedDict):
     """The assistant's message in a chat.completion choice."""
 
@@ -78,6 +108,9 @@ class Message(TypedDict):
     refusal: str | None
     tool_calls: NotRequired[list[ToolCall]]
     function_call: NotRequired[FunctionCall]  # legacy `functions` requests
+    annotations: NotRequired[list[Annotation]]
+    images: NotRequired[list[ImageOutput]]
+    grounding: NotRequired[Grounding]
 
 
 class Choice(TypedDict):
@@ -105,6 +138,9 @@ class Delta(TypedDict, total=False):
     refusal: str
     tool_calls: list[ToolCallDelta]
     function_call: FunctionCall
+    annotations: list[Annotation]
+    images: list[ImageOutput]
+    grounding: Grounding
 
 
 class ChunkChoice(TypedDict):
@@ -187,6 +223,22 @@ class ErrorBody(TypedDict):
     error: ErrorObject
 
 
+# --------------------------------------------------------------------------- images
+
+
+class ImageData(TypedDict, total=False):
+    b64_json: str
+    revised_prompt: str
+
+
+class ImagesResponse(TypedDict):
+    """POST /v1/images/generations' answer."""
+
+    created: int
+    data: list[ImageData]
+    usage: NotRequired[dict[str, int]]
+
+
 # What a translating or local provider answers: the whole object, or one stream chunk.
-Answer = ChatCompletion | Completion | EmbeddingList
+Answer = ChatCompletion | Completion | EmbeddingList | ImagesResponse
 AnswerChunk = ChatCompletionChunk | Completion

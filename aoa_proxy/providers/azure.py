@@ -8,7 +8,15 @@ from typing import Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from aoa_proxy.errors import AoaError, ModelNotFound, upstream_error
-from aoa_proxy.providers.base import Call, FetchBytes, Provider, ProviderKind, UpstreamRequest
+from aoa_proxy.providers.base import (
+    CHAT_ENDPOINTS,
+    Call,
+    Endpoint,
+    FetchBytes,
+    Provider,
+    ProviderKind,
+    UpstreamRequest,
+)
 from aoa_proxy.schema import ModelObject
 
 
@@ -26,6 +34,8 @@ class AzureProvider(Provider):
     label: ClassVar[str] = "Azure OpenAI"
     key_env_var: ClassVar[str] = "AZURE_API_KEY"
     kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
+    # Image deployments (dall-e-3, gpt-image-1) answer at deployments/{name}/images/generations.
+    endpoints: ClassVar[frozenset[Endpoint]] = CHAT_ENDPOINTS | {Endpoint.IMAGES}
     # Responses requests are bridged to chat. The v1 API (`/openai/v1/responses`) plugs in by
     # adding Endpoint.RESPONSES to `endpoints` in that mode and sending it there in build_request.
 

@@ -64,6 +64,7 @@ class Endpoint(enum.Enum):
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
     RESPONSES = "responses"  # only upstreams that speak it natively; others are bridged
+    IMAGES = "images/generations"  # OpenAI-speaking upstreams pass it through; Gemini maps it
 
 
 # What every chat upstream serves; Responses is opt-in (OpenAICompatProvider).

@@ -18,8 +18,11 @@ from typing import Any, Final
 import orjson
 
 from aoa_proxy.errors import UpstreamError, UpstreamUnreachable, upstream_error
+from aoa_proxy.providers import gemini_grounding as grounding
+from aoa_proxy.providers.gemini_images import data_url, image_output, shown_text
 from aoa_proxy.providers.gemini_tools import SignatureCache
 from aoa_proxy.schema import (
+    Annotation,
     ChatCompletion,
     ChatCompletionChunk,
     Choice,
@@ -30,6 +33,8 @@ from aoa_proxy.schema import (
     Delta,
     Embedding,
     EmbeddingList,
+    Grounding,
+    ImageOutput,
     Message,
     ModelObject,
     TokenLogprob,
@@ -108,6 +113,9 @@ class Answer:
 
     text: str = ""
     calls: list[ToolCall] = field(default_factory=list)
+    images: list[ImageOutput] = field(default_factory=list)  # also in `text`, as markdown
+    annotations: list[Annotation] = field(default_factory=list)
+    grounding: Grounding | None = None
 
 
 def read_parts(content: Any, signatures: SignatureCache) -> Answer:
@@ -135,8 +143,13 @@ def read_parts(content: Any, signatures: SignatureCache) -> Answer:
                     },
                 }
             )
-        elif isinstance(part.get("text"), str):
-            texts.append(part["text"])
+        else:
+            shown = shown_text(part)  # text, or a drawn image as markdown
+            url = data_url(part)
+            if shown is not None:
+                texts.append(shown)
+            if url:
+                answer.images.append(image_output(url))
     answer.text = "".join(texts)
     return answer
 
@@ -263,6 +276,8 @@ def translate(
         ended += [_Ended(i, Answer(), "content_filter", why) for i in range(max(shape.n, 1))]
     for cand in cands:
         answer = read_parts(cand.get("content"), signatures)
+        answer.annotations = grounding.citations(cand)
+        answer.grounding = grounding.grounding(cand)
         raw = cand.get("finishReason")
         reason = finish_reason(raw, bool(answer.calls), shape.legacy)
         filtered = reason == "content_filter" and not answer.text
@@ -310,12 +325,24 @@ def _chat_choice(shape: Shape, ended: _Ended) -> Choice:
         message["tool_calls"] = answer.calls
     elif message["content"] is None and ended.reason != "content_filter":
         message["content"] = ""  # a plain (empty) answer is a string, never null
+    if shape.chat:
+        _extras(message, answer)
     return {
         "index": ended.index,
         "message": message,
         "logprobs": ended.logprobs,
         "finish_reason": ended.reason,
     }
+
+
+def _extras(out: Message | Delta, answer: Answer) -> None:
+    """Grounding citations and drawn images, where the answer has them."""
+    if answer.annotations:
+        out["annotations"] = answer.annotations
+    if answer.images:
+        out["images"] = answer.images
+    if answer.grounding:
+        out["grounding"] = answer.grounding
 
 
 # --------------------------------------------------------------------------- streams
@@ -327,6 +354,7 @@ class _ChoiceState:
     finished: bool = False
     tools: int = 0
     text: bool = False  # some answer text was sent
+    grounding: grounding.StreamGrounding = field(default_factory=grounding.StreamGrounding)
 
 
 class StreamTranslator:
@@ -368,16 +396,20 @@ class StreamTranslator:
             return []
         out = self._open(i)
         answer = read_parts(cand.get("content"), self.signatures)
+        state.grounding.feed(cand, answer.text)
         if answer.text:
             state.text = True
             lp = logprobs(cand.get("logprobsResult")) if self.shape.chat else None
-            out.append(self._chunk(i, {"content": answer.text}, answer.text, logprobs=lp))
+            delta: Delta = {"content": answer.text}
+            if answer.images and self.shape.chat:
+                delta["images"] = answer.images
+            out.append(self._chunk(i, delta, answer.text, logprobs=lp))
         calls = answer.calls
         if self.shape.legacy:  # the legacy format has room for one call only
             calls = calls[:1] if state.tools == 0 else []
         for call in calls:
             if self.shape.legacy:
-                delta: Delta = {"function_call": {**call["function"]}}
+                delta = {"function_call": {**call["function"]}}
             else:
                 delta = {"tool_calls": [{"index": state.tools, **call}]}
             out.append(self._chunk(i, delta, ""))
@@ -386,6 +418,11 @@ class StreamTranslator:
         if isinstance(raw, str) and raw != "FINISH_REASON_UNSPECIFIED":
             reason = finish_reason(raw, state.tools > 0, self.shape.legacy)
             note = _FILTERED.format(reason=raw) if reason == "content_filter" else None
+            cited = Answer(annotations=state.grounding.finish(), grounding=state.grounding.extra)
+            if self.shape.chat and (cited.annotations or cited.grounding):
+                extras: Delta = {}
+                _extras(extras, cited)
+                out.append(self._chunk(i, extras, ""))
             out += self._close(i, reason, None if state.text else note)
         return out
 

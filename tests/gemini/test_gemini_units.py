@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -28,7 +28,7 @@ from aoa_proxy.providers.gemini_response import (
 )
 from aoa_proxy.providers.gemini_schema import clean_schema
 from aoa_proxy.providers.gemini_tools import SignatureCache
-from aoa_proxy.schema import ChatCompletionChunk, Completion
+from aoa_proxy.schema import ChatCompletion, ChatCompletionChunk, Completion
 from tests.gemini.fake_gemini import Invalid, validate_schema
 
 
@@ -386,8 +386,8 @@ async def test_the_provider_that_saw_a_signature_replays_it_and_no_other_does() 
             ]
         },
     )
-    assert answer["object"] == "chat.completion"
-    message = answer["choices"][0]["message"]
+    assert isinstance(answer, dict) and answer.get("object") == "chat.completion"
+    message = cast(ChatCompletion, answer)["choices"][0]["message"]
     replay = call(
         [
             {"role": "user", "content": "q"},
