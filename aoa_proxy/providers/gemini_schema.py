@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import unquote
 
@@ -56,11 +56,35 @@ def clean_schema(schema: Any, *, where: str = "schema") -> dict[str, Any]:
     """A Gemini `Schema` equivalent to the JSON Schema `schema` (as close as Gemini allows)."""
     if not isinstance(schema, Mapping):
         raise RequestError(f"{where} must be a JSON Schema object", param=where)
-    defs: dict[str, Any] = {}
-    for key in ("$defs", "definitions"):
-        if isinstance(schema.get(key), Mapping):
-            defs.update({f"#/{key}/{name}": s for name, s in schema[key].items()})
+    defs = _Pointers(schema)  # every local `#/...` reference, looked up on demand
     return _clean(schema, defs, 0)
+
+
+class _Pointers(Mapping[str, Any]):
+    """`#/...` JSON pointers into one schema, as a read-only mapping (ref -> schema)."""
+
+    def __init__(self, root: Mapping[str, Any]) -> None:
+        self.root = root
+
+    def __getitem__(self, ref: str) -> Any:
+        if not ref.startswith("#"):
+            raise KeyError(ref)
+        target: Any = self.root
+        for token in ref[1:].lstrip("/").split("/") if ref.strip("#/") else []:
+            token = unquote(token).replace("~1", "/").replace("~0", "~")
+            if isinstance(target, Mapping) and token in target:
+                target = target[token]
+            elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
+                target = target[int(token)]
+            else:
+                raise KeyError(ref)
+        return target
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 def _clean(node: Any, defs: Mapping[str, Any], depth: int) -> dict[str, Any]:
@@ -192,7 +216,7 @@ def _resolve(node: Mapping[str, Any], defs: Mapping[str, Any], depth: int) -> Ma
         if not isinstance(target, Mapping):
             raise RequestError(
                 f"JSON Schema reference {node['$ref']!r} cannot be resolved; only local "
-                "'#/$defs/...' references are supported",
+                "'#/...' references are supported",
                 param="schema",
             )
         rest = {k: v for k, v in node.items() if k != "$ref"}
@@ -315,7 +339,7 @@ class _JsonSchema:
     """One schema's conversion: the root (for `#/...` pointers) and where errors point."""
 
     def __init__(self, root: Mapping[str, Any], where: str) -> None:
-        self.root = root
+        self.pointers = _Pointers(root)
         self.where = where
         self.nodes = 0
 
@@ -373,15 +397,7 @@ class _JsonSchema:
 
     def pointer(self, ref: str) -> Mapping[str, Any]:
         """The schema a local `#/...` JSON pointer names; anything else is a 400."""
-        target: Any = self.root if ref.startswith("#") else None
-        for token in ref[1:].lstrip("/").split("/") if ref not in ("#", "#/") else []:
-            token = unquote(token).replace("~1", "/").replace("~0", "~")
-            if isinstance(target, Mapping):
-                target = target.get(token)
-            elif isinstance(target, list) and token.isdigit() and int(token) < len(target):
-                target = target[int(token)]
-            else:
-                target = None
+        target = self.pointers.get(ref)
         if not isinstance(target, Mapping):
             raise RequestError(
                 f"{self.where}: JSON Schema reference {ref!r} cannot be resolved; only local "
