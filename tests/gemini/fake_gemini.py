@@ -192,9 +192,12 @@ def merge(chunks: list[dict[str, Any]]) -> dict[str, Any]:
         for cand in chunk.get("candidates", []):
             i = cand.get("index", 0)
             merged = cands.setdefault(i, {"content": {"role": "model", "parts": []}, "index": i})
-            merged["content"]["parts"] += (cand.get("content") or {}).get("parts", [])
-            if "finishReason" in cand:
-                merged["finishReason"] = cand["finishReason"]
+            rules.add_parts(
+                merged["content"]["parts"], (cand.get("content") or {}).get("parts", [])
+            )
+            for key in ("finishReason", "groundingMetadata"):
+                if key in cand:
+                    merged[key] = cand[key]
             if "logprobsResult" in cand:
                 result = merged.setdefault(
                     "logprobsResult", {"chosenCandidates": [], "topCandidates": []}

@@ -199,6 +199,16 @@ def _find_ref(value: Any) -> str | None:
 
 # --------------------------------------------------------------------------- answers
 
+
+def add_parts(merged: list[dict[str, Any]], parts: list[dict[str, Any]]) -> None:
+    """A whole answer holds streamed text as one part (grounding offsets count within it)."""
+    for part in parts:
+        if merged and set(merged[-1]) == {"text"} and set(part) == {"text"}:
+            merged[-1] = {"text": merged[-1]["text"] + part["text"]}
+        else:
+            merged.append(part)
+
+
 SOURCES = [
     ("https://vertexaisearch.cloud.google.com/grounding-api-redirect/AAA", "uefa.com"),
     ("https://vertexaisearch.cloud.google.com/grounding-api-redirect/BBB", "bbc.co.uk"),
