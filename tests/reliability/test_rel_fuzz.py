@@ -102,6 +102,8 @@ async def _steady(request: web.Request, rec: Received) -> web.StreamResponse:
         if request.path.endswith(":generateContent"):
             return web.json_response(merge(chunks))
         return await sse(request, chunks, done=False)
+    if request.path.endswith("/images/generations"):
+        return web.json_response({"created": 1, "data": [{"b64_json": "AAAA"}]})
     if isinstance(body, dict) and body.get("stream") is True:
         return await sse(request, chat_chunks(["a", "b"]))
     if request.path.endswith("/embeddings"):
