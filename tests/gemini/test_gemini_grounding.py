@@ -178,3 +178,39 @@ def test_the_fake_refuses_mixing_without_the_opt_in_as_gemini_3_does() -> None:
         validate_generate(body, "gemini-3-pro-preview")
     with pytest.raises(Invalid, match="unsupported"):
         validate_generate(body, "gemini-2.5-flash")
+
+
+def test_citation_offsets_follow_parts_bytes_and_proto_quirks() -> None:
+    from aoa_proxy.providers.gemini_grounding import citations
+
+    cand: dict[str, Any] = {
+        "content": {
+            "parts": [
+                {"text": "plan", "thought": True},  # not in content: does not shift offsets
+                {"text": "Ça va. "},
+                {"text": "Très bien."},
+            ]
+        },
+        "groundingMetadata": {
+            "groundingChunks": [{"web": {"uri": "https://a", "title": "a.fr"}}, {"maps": {}}],
+            "groundingSupports": [
+                {"segment": {"endIndex": 7}, "groundingChunkIndices": [0]},  # part 0 is thought
+                {"segment": {"partIndex": 1, "endIndex": "7"}, "groundingChunkIndices": [0, 1, 9]},
+                {
+                    "segment": {"partIndex": 2, "startIndex": 1, "endIndex": 11},
+                    "groundingChunkIndices": [0],
+                },
+                {"segment": {"partIndex": 2, "startIndex": 6}, "groundingChunkIndices": [0]},
+            ],
+        },
+    }
+    content = "Ça va. Très bien."
+    found = [
+        (
+            content[c["url_citation"]["start_index"] : c["url_citation"]["end_index"]],
+            c["url_citation"]["url"],
+        )
+        for c in citations(cand)
+    ]
+    # "Ça va." is 7 bytes (Ç is two); a segment starting inside "è" counts from the next char.
+    assert found == [("Ça va.", "https://a"), ("rès bien.", "https://a")]

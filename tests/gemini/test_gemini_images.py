@@ -220,3 +220,43 @@ async def test_a_provider_without_images_says_so(
         await gw.client().images.generate(model="dall-e-3", prompt="A fox")
     assert "Yi" in err.value.message and "images/generations" in err.value.message
     assert upstream.received == []
+
+
+async def test_a_multi_megabyte_image_event_streams_whole(gw: Gateway, gemini: FakeGemini) -> None:
+    big = base64.b64encode(tiny_png() + bytes(3 * 1024 * 1024)).decode()  # one ~4 MB SSE event
+
+    def reply(body: dict[str, Any], model: str) -> list[dict[str, Any]]:
+        part = {"inlineData": {"mimeType": "image/png", "data": big}}
+        cand = {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP"}
+        return [{"candidates": [cand], "usageMetadata": usage(3, 1290)}]
+
+    gemini.reply = reply
+    stream = await gw.client().chat.completions.create(
+        model=IMAGE_MODEL, messages=[{"role": "user", "content": "A big fox"}], stream=True
+    )
+    drawn = [
+        image["image_url"]["url"]
+        async for chunk in stream
+        for image in (chunk.choices[0].delta.model_extra or {}).get("images") or []
+    ]
+    assert drawn == [f"data:image/png;base64,{big}"]
+
+
+def test_sizes_map_to_the_nearest_aspect_ratio_and_names_to_image_models() -> None:
+    from aoa_proxy.providers.gemini_images import generation_body, image_model
+
+    def ratio(size: str) -> Any:
+        config = generation_body({"prompt": "x", "size": size})["generationConfig"]
+        return config.get("imageConfig", {}).get("aspectRatio")
+
+    assert [ratio(s) for s in ("1024x1024", "1536x1024", "1024x1536", "1792x1024")] == [
+        "1:1",
+        "3:2",
+        "2:3",
+        "16:9",
+    ]
+    assert ratio("1024x1792") == "9:16" and ratio("2560x1080") == "21:9" and ratio("auto") is None
+    assert image_model("gemini-3-pro-image") == "gemini-3-pro-image"
+    assert image_model("imagen-4.0-ultra-generate-001") == "gemini-3-pro-image"
+    assert image_model("imagen-4.0-generate-001") == IMAGE_MODEL
+    assert image_model("gemini-2.5-flash") == IMAGE_MODEL
