@@ -10,7 +10,7 @@ part; OpenAI's are characters into `content`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -115,36 +115,37 @@ def grounding(cand: Mapping[str, Any]) -> Grounding | None:
 def _citations(
     meta: Mapping[str, Any], texts: Mapping[int, str], bases: Mapping[int, int], *, one_part: bool
 ) -> list[Annotation]:
-    chunks = meta.get("groundingChunks")
-    chunks = chunks if isinstance(chunks, list) else []
+    sources = _sources(meta.get("groundingChunks"))
     supports = meta.get("groundingSupports")
     out: list[Annotation] = []
-    seen: set[tuple[int, int, str]] = set()
-    encoded: dict[int, bytes] = {}
+    seen: set[tuple[int, int, int]] = set()
+    offsets: dict[int, _Offsets] = {}
     for support in supports if isinstance(supports, list) else []:
-        segment = support.get("segment") if isinstance(support, Mapping) else None
-        indices = support.get("groundingChunkIndices") if isinstance(support, Mapping) else None
-        if not isinstance(segment, Mapping) or not isinstance(indices, list):
+        segment = support.get("segment") if isinstance(support, dict) else None
+        indices = support.get("groundingChunkIndices") if isinstance(support, dict) else None
+        if not isinstance(segment, dict) or not isinstance(indices, list):
             continue
         p = 0 if one_part else _int(segment.get("partIndex"))
         if p not in texts:
             continue
-        raw = encoded.setdefault(p, texts[p].encode())
-        start = bases[p] + _chars(raw, _int(segment.get("startIndex")))
-        end = bases[p] + _chars(raw, _int(segment.get("endIndex")))
+        chars = offsets.get(p)
+        if chars is None:
+            chars = offsets[p] = _Offsets(texts[p])
+        start = bases[p] + chars.at(_int(segment.get("startIndex")))
+        end = bases[p] + chars.at(_int(segment.get("endIndex")))
         for k in indices:
-            web = _web(chunks, k)
-            if web is None or end <= start or (start, end, web[0]) in seen:
+            source = sources.get(k) if isinstance(k, int) else None
+            if source is None or end <= start or (start, end, k) in seen:
                 continue
-            seen.add((start, end, web[0]))
+            seen.add((start, end, k))
             out.append(
                 {
                     "type": "url_citation",
                     "url_citation": {
                         "start_index": start,
                         "end_index": end,
-                        "url": web[0],
-                        "title": web[1],
+                        "url": source[0],
+                        "title": source[1],
                     },
                 }
             )
@@ -160,20 +161,28 @@ def _int(value: Any) -> int:
     return 0
 
 
-def _chars(raw: bytes, byte_offset: int) -> int:
-    """A UTF-8 byte offset -> the character offset (a split character is not counted)."""
-    return len(raw[:byte_offset].decode("utf-8", "ignore"))
+class _Offsets:
+    """UTF-8 byte offsets into one text -> character offsets (a split character not counted)."""
+
+    def __init__(self, text: str) -> None:
+        self.raw = text.encode()
+        self.ascii = len(self.raw) == len(text)
+
+    def at(self, byte_offset: int) -> int:
+        if self.ascii:
+            return min(byte_offset, len(self.raw))
+        return len(self.raw[:byte_offset].decode("utf-8", "ignore"))
 
 
-def _web(chunks: Sequence[Any], k: Any) -> tuple[str, str] | None:
-    if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < len(chunks):
-        return None
-    web = chunks[k].get("web") if isinstance(chunks[k], Mapping) else None
-    uri = web.get("uri") if isinstance(web, Mapping) else None
-    if not isinstance(uri, str) or not uri:
-        return None
-    title = web.get("title") if isinstance(web, Mapping) else None
-    return uri, str(title or "")
+def _sources(chunks: Any) -> dict[int, tuple[str, str]]:
+    """Chunk index -> (url, title) of the web sources (maps and other kinds are not cited)."""
+    out: dict[int, tuple[str, str]] = {}
+    for k, chunk in enumerate(chunks if isinstance(chunks, list) else []):
+        web = chunk.get("web") if isinstance(chunk, dict) else None
+        uri = web.get("uri") if isinstance(web, dict) else None
+        if isinstance(uri, str) and uri and isinstance(web, dict):
+            out[k] = (uri, str(web.get("title") or ""))
+    return out
 
 
 @dataclass
