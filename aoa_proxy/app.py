@@ -18,7 +18,7 @@ from aoa_proxy.doors.chat import chat_completions
 from aoa_proxy.doors.messages import count as count_message_tokens
 from aoa_proxy.doors.messages import messages
 from aoa_proxy.doors.models import get_model, list_all
-from aoa_proxy.doors.openai_misc import completions, embeddings
+from aoa_proxy.doors.openai_misc import completions, embeddings, images
 from aoa_proxy.doors.responses import (
     STORE,
     create_response,
@@ -44,6 +44,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/v1/images/generations", images)
     app[STORE] = ResponseStore()  # bridged responses kept for previous_response_id, per process
     app.router.add_post("/v1/responses", create_response)
     app.router.add_get("/v1/responses/{response_id}", get_response)

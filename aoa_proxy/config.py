@@ -56,13 +56,13 @@ class ProviderSettings:
     tenant_id: str = ""
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
+    thoughts: bool = False  # GEMINI_THOUGHTS
+    temperature_policy: str = "keep"  # GEMINI_TEMPERATURE_POLICY
 
     @property
     def entra(self) -> bool:
         """Tokens from Entra ID instead of keys (Azure's AZURE_AUTH=entra)."""
         return self.auth == "entra"
-    thoughts: bool = False  # GEMINI_THOUGHTS
-    temperature_policy: str = "keep"  # GEMINI_TEMPERATURE_POLICY
 
     @property
     def proxy(self) -> str:

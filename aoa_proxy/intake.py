@@ -73,11 +73,15 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-_REQUIRED = {Endpoint.CHAT: "messages", Endpoint.EMBEDDINGS: "input"}
+_REQUIRED = {Endpoint.CHAT: "messages", Endpoint.EMBEDDINGS: "input", Endpoint.IMAGES: "prompt"}
+# OpenAI's images API has a default model; the others need one named.
+_DEFAULT_MODEL = {Endpoint.IMAGES: "dall-e-2"}
 
 
 def validate(endpoint: Endpoint, body: dict[str, Any]) -> None:
     """The checks every upstream would make; anything finer is the upstream's to judge."""
+    if "model" not in body and endpoint in _DEFAULT_MODEL:
+        body["model"] = _DEFAULT_MODEL[endpoint]
     if "model" not in body:
         raise RequestError("You must provide a model parameter", param="model")
     if not isinstance(body["model"], str):

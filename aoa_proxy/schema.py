@@ -72,6 +72,36 @@ class Usage(TypedDict):
 # --------------------------------------------------------------------------- chat
 
 
+class UrlCitation(TypedDict):
+    start_index: int  # character offsets into the message's content
+    end_index: int
+    url: str
+    title: str
+
+
+class Annotation(TypedDict):
+    type: Literal["url_citation"]
+    url_citation: UrlCitation
+
+
+class ImageURL(TypedDict):
+    url: str  # a data: URL
+
+
+class ImageOutput(TypedDict):
+    """An image the model drew (non-standard, the shape OpenRouter uses)."""
+
+    type: Literal["image_url"]
+    image_url: ImageURL
+
+
+class Grounding(TypedDict, total=False):
+    """What Google asks to show with a grounded answer (non-standard)."""
+
+    web_search_queries: list[str]
+    search_entry_point: str  # Google's rendered Search Suggestions (HTML)
+
+
 class Message(TypedDict):
     """The assistant's message in a chat.completion choice."""
 
@@ -83,6 +113,9 @@ class Message(TypedDict):
     reasoning_content: NotRequired[str]  # thought text; `reasoning` holds the same
     reasoning: NotRequired[str]
     extra_content: NotRequired[dict[str, Any]]  # Gemini: a text answer's thought signature
+    annotations: NotRequired[list[Annotation]]
+    images: NotRequired[list[ImageOutput]]
+    grounding: NotRequired[Grounding]
 
 
 class Choice(TypedDict):
@@ -113,6 +146,9 @@ class Delta(TypedDict, total=False):
     reasoning_content: str
     reasoning: str
     extra_content: dict[str, Any]
+    annotations: list[Annotation]
+    images: list[ImageOutput]
+    grounding: Grounding
 
 
 class ChunkChoice(TypedDict):
@@ -195,6 +231,22 @@ class ErrorBody(TypedDict):
     error: ErrorObject
 
 
+# --------------------------------------------------------------------------- images
+
+
+class ImageData(TypedDict, total=False):
+    b64_json: str
+    revised_prompt: str
+
+
+class ImagesResponse(TypedDict):
+    """POST /v1/images/generations' answer."""
+
+    created: int
+    data: list[ImageData]
+    usage: NotRequired[dict[str, int]]
+
+
 # What a translating or local provider answers: the whole object, or one stream chunk.
-Answer = ChatCompletion | Completion | EmbeddingList
+Answer = ChatCompletion | Completion | EmbeddingList | ImagesResponse
 AnswerChunk = ChatCompletionChunk | Completion

@@ -1,4 +1,5 @@
-"""The other OpenAI front doors: POST /v1/completions and /v1/embeddings, chat's steps."""
+"""The other OpenAI front doors: POST /v1/completions, /v1/embeddings and
+/v1/images/generations, chat's steps."""
 
 from __future__ import annotations
 
@@ -7,3 +8,4 @@ from aoa_proxy.providers import Endpoint
 
 completions = openai_door(Endpoint.COMPLETIONS)
 embeddings = openai_door(Endpoint.EMBEDDINGS)
+images = openai_door(Endpoint.IMAGES)

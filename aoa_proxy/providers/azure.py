@@ -84,7 +84,8 @@ class AzureProvider(Provider):
         version = settings.api_version if not self.v1 else CLASSIC_FALLBACK_VERSION
         self._query = urlencode({"api-version": version})
         # Responses requests are passed through on v1, bridged to chat on the classic layout.
-        self.endpoints = V1_ENDPOINTS if self.v1 else CHAT_ENDPOINTS
+        # Image deployments (dall-e-3, gpt-image-1) answer at images/generations in both layouts.
+        self.endpoints = (V1_ENDPOINTS if self.v1 else CHAT_ENDPOINTS) | {Endpoint.IMAGES}
         self.learned = azure_compat.Learned()
 
     def resolve_model(self, model: str) -> str:

@@ -76,6 +76,7 @@ class Endpoint(enum.Enum):
     # Messages door through chat, or estimated for count_tokens).
     MESSAGES = "messages"
     COUNT_TOKENS = "messages/count_tokens"
+    IMAGES = "images/generations"  # OpenAI-speaking upstreams pass it through; Gemini maps it
 
 
 # What every chat upstream serves; Responses is opt-in (OpenAICompatProvider).

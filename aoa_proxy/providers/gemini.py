@@ -20,9 +20,11 @@ import orjson
 
 from aoa_proxy.config import ProviderSettings
 from aoa_proxy.errors import RequestError, UpstreamError, UpstreamUnreachable
+from aoa_proxy.providers import gemini_images as images
 from aoa_proxy.providers import gemini_request as rq
 from aoa_proxy.providers import gemini_response as rs
 from aoa_proxy.providers.base import (
+    CHAT_ENDPOINTS,
     Call,
     Endpoint,
     FetchBytes,
@@ -60,6 +62,7 @@ class GeminiProvider(Provider):
     label: ClassVar[str] = "Gemini"
     key_env_var: ClassVar[str] = "GEMINI_API_KEY"
     kind: ClassVar[ProviderKind] = ProviderKind.TRANSLATING
+    endpoints: frozenset[Endpoint] = CHAT_ENDPOINTS | {Endpoint.IMAGES}
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
@@ -94,6 +97,12 @@ class GeminiProvider(Provider):
             body = rq.embed_body(call.body, path)
             return UpstreamRequest(
                 "POST", f"{self.base_url}/{path}:batchEmbedContents", headers, dumps(body)
+            )
+        if call.endpoint is Endpoint.IMAGES:
+            path = _model_path(images.image_model(model))
+            body = images.generation_body(call.body)
+            return UpstreamRequest(
+                "POST", f"{self.base_url}/{path}:generateContent", headers, dumps(body)
             )
         chat = call.endpoint is Endpoint.CHAT
         body = rq.generate_body(
@@ -186,6 +195,8 @@ class GeminiProvider(Provider):
                 texts=rq.embedding_inputs(call.body.get("input")),
                 as_base64=call.body.get("encoding_format") == "base64",
             )
+        if call.endpoint is Endpoint.IMAGES:
+            return images.images_response(payload)
         return rs.translate(payload, self._shape(call), signatures=self.signatures)
 
     async def translate_stream(

@@ -17,7 +17,13 @@ from urllib.parse import unquote_to_bytes
 from aoa_proxy.errors import RequestError
 from aoa_proxy.providers import gemini_signatures as sig
 from aoa_proxy.providers import gemini_thinking as thinking
-from aoa_proxy.providers.gemini_schema import clean_schema
+from aoa_proxy.providers.gemini_images import output_config
+from aoa_proxy.providers.gemini_schema import (
+    accepts_json_schema,
+    clean_schema,
+    holds_ref,
+    response_json_schema,
+)
 from aoa_proxy.providers.gemini_tools import SignatureCache, tools_and_config
 
 log = logging.getLogger(__name__)
@@ -65,7 +71,6 @@ IGNORED_FIELDS: Final = (
     "prediction",
     "modalities",
     "audio",
-    "web_search_options",
     "suffix",
     "best_of",
     "safety_identifier",
@@ -362,6 +367,8 @@ def _response_object(text: str) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError:
         return {"result": text}
+    if holds_ref(value):  # Gemini 3 would chase its $refs (a JSON Schema, say): keep it text
+        return {"result": text}
     return value if isinstance(value, dict) else {"result": value}
 
 
@@ -488,7 +495,8 @@ def generate_body(
         system, contents = convert_messages(
             body["messages"], media, files_prefix, signatures=signatures
         )
-        tools, tool_config = tools_and_config(body)
+        full = accepts_json_schema(model, api_version)
+        tools, tool_config = tools_and_config(body, model=model, api_version=api_version, full=full)
     else:
         system, contents = [], [{"role": "user", "parts": [{"text": completion_prompt(body)}]}]
         tools, tool_config = [], {}
@@ -507,6 +515,9 @@ def generate_body(
         out["safetySettings"] = [{"category": c, "threshold": safety} for c in SAFETY_CATEGORIES]
     config = generation_config(body, model, thoughts=thoughts)
     thinking.apply_temperature_policy(config, model, temperature_policy)
+    if chat:
+        response_json_schema(config, body, model, api_version)
+        output_config(config, body, model)
     if config:
         out["generationConfig"] = config
     return out

@@ -18,9 +18,12 @@ from typing import Any, Final
 import orjson
 
 from aoa_proxy.errors import UpstreamError, UpstreamUnreachable, upstream_error
+from aoa_proxy.providers import gemini_grounding as grounding
 from aoa_proxy.providers import gemini_signatures as sig
+from aoa_proxy.providers.gemini_images import data_url, image_output, shown_text
 from aoa_proxy.providers.gemini_tools import SignatureCache
 from aoa_proxy.schema import (
+    Annotation,
     ChatCompletion,
     ChatCompletionChunk,
     Choice,
@@ -31,6 +34,8 @@ from aoa_proxy.schema import (
     Delta,
     Embedding,
     EmbeddingList,
+    Grounding,
+    ImageOutput,
     Message,
     ModelObject,
     TokenLogprob,
@@ -108,6 +113,9 @@ class Answer:
     calls: list[ToolCall] = field(default_factory=list)
     thoughts: list[str] = field(default_factory=list)
     signature: str = ""
+    images: list[ImageOutput] = field(default_factory=list)  # also in `text`, as markdown
+    annotations: list[Annotation] = field(default_factory=list)
+    grounding: Grounding | None = None
 
 
 def read_parts(content: Any, signatures: SignatureCache) -> Answer:
@@ -125,9 +133,17 @@ def read_parts(content: Any, signatures: SignatureCache) -> Answer:
             continue
         if isinstance(signature, str) and signature:  # may come on an empty text part
             answer.signature = signature
-        if isinstance(part.get("text"), str):
+        if part.get("thought") is True:
             # A thought part is the model's reasoning summary, never the answer.
-            (answer.thoughts if part.get("thought") is True else texts).append(part["text"])
+            if isinstance(part.get("text"), str):
+                answer.thoughts.append(part["text"])
+            continue
+        shown = shown_text(part)  # text, or a drawn image as markdown
+        url = data_url(part)
+        if shown is not None:
+            texts.append(shown)
+        if url:
+            answer.images.append(image_output(url))
     answer.text = "".join(texts)
     return answer
 
@@ -256,6 +272,8 @@ def translate(
     for cand in cands:
         answer = read_parts(cand.get("content"), signatures)
         sig.remember_text(answer.text, answer.signature, signatures)
+        answer.annotations = grounding.citations(cand)
+        answer.grounding = grounding.grounding(cand)
         raw = cand.get("finishReason")
         reason = finish_reason(raw, bool(answer.calls), shape.legacy)
         filtered = reason == "content_filter" and not answer.text
@@ -307,12 +325,24 @@ def _chat_choice(shape: Shape, ended: _Ended) -> Choice:
         message["reasoning_content"] = message["reasoning"] = "".join(answer.thoughts)
     if answer.signature:
         message["extra_content"] = sig.extra_content(answer.signature)
+    if shape.chat:
+        _extras(message, answer)
     return {
         "index": ended.index,
         "message": message,
         "logprobs": ended.logprobs,
         "finish_reason": ended.reason,
     }
+
+
+def _extras(out: Message | Delta, answer: Answer) -> None:
+    """Grounding citations and drawn images, where the answer has them."""
+    if answer.annotations:
+        out["annotations"] = answer.annotations
+    if answer.images:
+        out["images"] = answer.images
+    if answer.grounding:
+        out["grounding"] = answer.grounding
 
 
 # --------------------------------------------------------------------------- streams
@@ -326,6 +356,7 @@ class _ChoiceState:
     text: bool = False  # some answer text was sent
     texts: list[str] = field(default_factory=list)  # to remember a text signature by
     signature: str = ""
+    grounding: grounding.StreamGrounding = field(default_factory=grounding.StreamGrounding)
 
 
 class StreamTranslator:
@@ -374,11 +405,14 @@ class StreamTranslator:
         if answer.signature and self.shape.chat:
             state.signature = answer.signature
             signed["extra_content"] = sig.extra_content(answer.signature)
+        state.grounding.feed(cand, answer.text)
         if answer.text:
             state.text = True
             state.texts.append(answer.text)
             lp = logprobs(cand.get("logprobsResult")) if self.shape.chat else None
             delta: Delta = {"content": answer.text, **signed}
+            if answer.images and self.shape.chat:
+                delta["images"] = answer.images
             out.append(self._chunk(i, delta, answer.text, logprobs=lp))
         elif signed:  # a late, empty part that carried only the signature
             out.append(self._chunk(i, signed, ""))
@@ -396,6 +430,11 @@ class StreamTranslator:
         if isinstance(raw, str) and raw != "FINISH_REASON_UNSPECIFIED":
             reason = finish_reason(raw, state.tools > 0, self.shape.legacy)
             note = _FILTERED.format(reason=raw) if reason == "content_filter" else None
+            cited = Answer(annotations=state.grounding.finish(), grounding=state.grounding.extra)
+            if self.shape.chat and (cited.annotations or cited.grounding):
+                extras: Delta = {}
+                _extras(extras, cited)
+                out.append(self._chunk(i, extras, ""))
             out += self._close(i, reason, None if state.text else note)
         return out
 

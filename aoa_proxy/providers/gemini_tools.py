@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from aoa_proxy.errors import RequestError
-from aoa_proxy.providers.gemini_schema import clean_schema, has_parameters
+from aoa_proxy.providers import gemini_grounding as grounding
+from aoa_proxy.providers.gemini_schema import clean_schema, has_parameters, json_schema
 
 # https://ai.google.dev/api/generate-content#FunctionCallingConfig
 TOOL_CHOICE_MODES: Final = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
@@ -49,20 +50,42 @@ class SignatureCache:
         return bool(item and item[1])
 
 
-def tools_and_config(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """`tools`/`tool_choice` (or legacy `functions`/`function_call`) -> (tools, toolConfig)."""
+def tools_and_config(
+    body: Mapping[str, Any], *, model: str = "", api_version: str = "v1beta", full: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """`tools`/`tool_choice` (or legacy `functions`/`function_call`) and `web_search_options`
+    -> (tools, toolConfig). `full`: send parametersJsonSchema (the model accepts it)."""
     legacy = body.get("tools") is None and body.get("functions") is not None
     declared = body.get("functions") if legacy else body.get("tools")
     if declared is not None and not isinstance(declared, list):
         raise RequestError("'tools' must be an array", param="tools", code="invalid_type")
-    declarations = [_declaration(entry, legacy, i) for i, entry in enumerate(declared or [])]
+    entries = list(enumerate(declared or []))
+    search = grounding.wants_search(body) or any(grounding.is_search_tool(e) for _, e in entries)
+    declarations = [
+        _declaration(entry, legacy, i, full)
+        for i, entry in entries
+        if not grounding.is_search_tool(entry)
+    ]
     choice = body.get("function_call") if legacy else body.get("tool_choice")
+    if _names(choice) == grounding.SEARCH_TOOL:
+        choice = None  # "use google_search": grounding is on, Gemini decides when to search
     config = _tool_choice(choice, [d["name"] for d in declarations], legacy)
-    tools = [{"functionDeclarations": declarations}] if declarations else []
+    tools: list[dict[str, Any]] = [{"functionDeclarations": declarations}] if declarations else []
+    if search:
+        builtin, extra = grounding.search_tools(model, api_version, bool(declarations))
+        tools += builtin
+        config.update(extra)
     return tools, config
 
 
-def _declaration(entry: Any, legacy: bool, i: int) -> dict[str, Any]:
+def _names(choice: Any) -> str | None:
+    """The function a tool_choice names, if it names one."""
+    fn = choice.get("function", choice) if isinstance(choice, Mapping) else None
+    name = fn.get("name") if isinstance(fn, Mapping) else None
+    return name if isinstance(name, str) else None
+
+
+def _declaration(entry: Any, legacy: bool, i: int, full: bool) -> dict[str, Any]:
     where = f"functions[{i}]" if legacy else f"tools[{i}]"
     if not isinstance(entry, Mapping):
         raise RequestError(f"{where} must be an object", param=where)
@@ -82,8 +105,13 @@ def _declaration(entry: Any, legacy: bool, i: int) -> dict[str, Any]:
     if isinstance(fn.get("description"), str) and fn["description"]:
         out["description"] = fn["description"]
     params = fn.get("parameters")
-    if params is not None:
-        cleaned = clean_schema(params, where=f"{where}.parameters")
+    where = f"{where}.parameters"
+    full_schema = json_schema(params, where=where) if full and params is not None else None
+    if full_schema is not None:
+        if any(full_schema.get(k) for k in ("properties", "additionalProperties", "anyOf")):
+            out["parametersJsonSchema"] = full_schema  # else no arguments: no schema at all
+    elif params is not None:
+        cleaned = clean_schema(params, where=where)
         if has_parameters(cleaned):  # a no-argument function must leave `parameters` out
             out["parameters"] = cleaned
     return out

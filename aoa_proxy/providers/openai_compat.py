@@ -25,8 +25,8 @@ class OpenAICompatProvider(Provider):
     label: ClassVar[str] = "OpenAI-compatible"
     key_env_var: ClassVar[str] = "OPENAI_API_KEY"
     kind: ClassVar[ProviderKind] = ProviderKind.PASSTHROUGH
-    # OpenAI's own API serves POST /responses: Responses requests pass through to it.
-    endpoints: frozenset[Endpoint] = CHAT_ENDPOINTS | {Endpoint.RESPONSES}
+    # OpenAI's own API serves POST /responses and /images/generations: they pass through.
+    endpoints: frozenset[Endpoint] = CHAT_ENDPOINTS | {Endpoint.RESPONSES, Endpoint.IMAGES}
 
     @property
     def base_url(self) -> str:

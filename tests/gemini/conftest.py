@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +13,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from tests.conftest import Gateway, StartGateway
 from tests.gemini.fake_gemini import FakeGemini
+from tests.gemini.fake_gemini_rules import tiny_png as tiny_png
 
 FINISH = {"stop", "length", "tool_calls", "content_filter", "function_call"}
 
@@ -38,26 +37,6 @@ async def gemini() -> AsyncIterator[FakeGemini]:
 @pytest.fixture
 async def gw(gemini: FakeGemini, start_gateway: StartGateway) -> Gateway:
     return await start_gateway(gemini_env(gemini))
-
-
-def tiny_png() -> bytes:
-    """A real 1x1 PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        )
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
 
 
 @pytest.fixture

@@ -19,7 +19,9 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes import Received, RecordingServer
+from tests.gemini import fake_gemini_rules as rules
 from tests.gemini import fake_thinking
+from tests.gemini.fake_gemini_rules import Invalid as Invalid
 
 Reply = Callable[[dict[str, Any], str], list[Any]]  # chunks, or raw SSE lines as str
 
@@ -49,6 +51,9 @@ _GEN_FIELDS = {
     "thinkingConfig": dict,
     "responseLogprobs": bool,
     "logprobs": int,
+    "responseJsonSchema": dict,
+    "responseModalities": list,
+    "imageConfig": dict,
 }
 _PART_DATA = {"text", "inlineData", "fileData", "functionCall", "functionResponse"}
 _PART_EXTRA = {"thought", "thoughtSignature"}
@@ -92,10 +97,6 @@ _THRESHOLDS = {
     "BLOCK_NONE",
     "OFF",
 }
-
-
-class Invalid(Exception):
-    """A request Gemini would refuse with 400 INVALID_ARGUMENT."""
 
 
 def error_body(
@@ -192,9 +193,12 @@ def merge(chunks: list[dict[str, Any]]) -> dict[str, Any]:
         for cand in chunk.get("candidates", []):
             i = cand.get("index", 0)
             merged = cands.setdefault(i, {"content": {"role": "model", "parts": []}, "index": i})
-            merged["content"]["parts"] += (cand.get("content") or {}).get("parts", [])
-            if "finishReason" in cand:
-                merged["finishReason"] = cand["finishReason"]
+            rules.add_parts(
+                merged["content"]["parts"], (cand.get("content") or {}).get("parts", [])
+            )
+            for key in ("finishReason", "groundingMetadata"):
+                if key in cand:
+                    merged[key] = cand[key]
             if "logprobsResult" in cand:
                 result = merged.setdefault(
                     "logprobsResult", {"chosenCandidates": [], "topCandidates": []}
@@ -219,7 +223,9 @@ def last_user_text(body: dict[str, Any]) -> str:
 
 
 def echo(body: dict[str, Any], model: str) -> list[dict[str, Any]]:
-    return text_chunks(["Echo: ", last_user_text(body)])
+    chunks = text_chunks(["Echo: ", last_user_text(body)])
+    rules.decorate(body, model, chunks)  # grounding metadata, drawn images
+    return chunks
 
 
 # --------------------------------------------------------------------------- validation
@@ -279,6 +285,8 @@ def validate_generate(body: Any, model: str) -> None:
     _validate_safety(body.get("safetySettings"))
     names = _validate_tools(body.get("tools"))
     _validate_tool_config(body.get("toolConfig"), names)
+    rules.validate_builtins(body.get("tools") or [], body.get("toolConfig"), model, bool(names))
+    rules.validate_function_results(contents, model)
 
 
 def _gemini3_rules(contents: list[dict[str, Any]], config: Any, model: str) -> None:
@@ -343,6 +351,7 @@ def _validate_generation_config(config: Any) -> None:
         if config.get("responseMimeType") not in ("application/json", "text/x.enum"):
             raise Invalid("responseSchema needs responseMimeType application/json")
         validate_schema(config["responseSchema"], "generation_config.response_schema")
+    rules.validate_output_config(config)
     if len(config.get("stopSequences", [])) > 5:
         raise Invalid("stopSequences: at most 5")
 
@@ -393,14 +402,21 @@ def _validate_tools(tools: Any) -> list[str]:
         return []
     names: list[str] = []
     for tool in tools:
-        if set(tool) != {"functionDeclarations"}:
+        if len(tool) != 1:
             raise Invalid(f"Unknown name \"{sorted(tool)}\" at 'tools[0]'")
-        for fn in tool["functionDeclarations"]:
-            if set(fn) - {"name", "description", "parameters"} or not fn.get("name"):
+        for fn in tool.get("functionDeclarations", []):
+            if set(fn) - {"name", "description", "parameters", "parametersJsonSchema"} or not (
+                fn.get("name")
+            ):
                 raise Invalid(f"functionDeclarations: unknown fields {sorted(fn)}")
+            where = f"tools[0].function_declarations[{fn['name']}]"
+            if "parameters" in fn and "parametersJsonSchema" in fn:
+                raise Invalid(f"{where}: parameters and parametersJsonSchema are exclusive")
             if "parameters" in fn:
-                validate_schema(
-                    fn["parameters"], f"tools[0].function_declarations[{fn['name']}].parameters"
+                validate_schema(fn["parameters"], f"{where}.parameters")
+            if "parametersJsonSchema" in fn:
+                rules.validate_json_schema(
+                    fn["parametersJsonSchema"], f"{where}.parameters_json_schema", root_object=True
                 )
             names.append(fn["name"])
     return names
@@ -409,8 +425,14 @@ def _validate_tools(tools: Any) -> list[str]:
 def _validate_tool_config(config: Any, names: list[str]) -> None:
     if config is None:
         return
+    if set(config) - {"functionCallingConfig", "includeServerSideToolInvocations"}:
+        raise Invalid("Invalid toolConfig")
     fcc = config.get("functionCallingConfig")
-    if set(config) != {"functionCallingConfig"} or fcc.get("mode") not in (
+    if fcc is None:
+        return
+    if not names:
+        raise Invalid("Function calling config is set without function_declarations.")
+    if fcc.get("mode") not in (
         "AUTO",
         "ANY",
         "NONE",

@@ -230,7 +230,9 @@ class Answer(BaseModel):
     kind: str = "list"
 
 
-async def test_gemini_structured_output_schema_is_cleaned(gw: Gateway, gemini: FakeGemini) -> None:
+async def test_gemini_structured_output_sends_the_full_json_schema(
+    gw: Gateway, gemini: FakeGemini
+) -> None:
     gemini.reply = lambda body, model: text_chunks(
         ['{"cities": [{"name": "Paris", "population": null, "tags": ["fr"]}], "kind": "list"}']
     )
@@ -241,6 +243,30 @@ async def test_gemini_structured_output_schema_is_cleaned(gw: Gateway, gemini: F
     )
     parsed = completion.choices[0].message.parsed
     assert parsed == Answer(cities=[City(name="Paris", population=None, tags=["fr"])])
+    config = gemini.last.json["generationConfig"]
+    assert "responseSchema" not in config  # the two are mutually exclusive
+    city = config["responseJsonSchema"]["properties"]["cities"]["items"]  # $ref inlined
+    assert city["properties"]["population"] == {
+        "anyOf": [{"type": "integer"}, {"type": "null"}],
+        "title": "Population",
+    }
+    assert city["required"] == ["name", "population", "tags"]
+    assert config["responseJsonSchema"]["additionalProperties"] is False
+
+
+async def test_gemini_structured_output_schema_is_cleaned_for_older_models(
+    gw: Gateway, gemini: FakeGemini
+) -> None:
+    gemini.models.append("gemini-2.0-flash")
+    gemini.reply = lambda body, model: text_chunks(
+        ['{"cities": [{"name": "Paris", "population": null, "tags": ["fr"]}], "kind": "list"}']
+    )
+    completion = await gw.client().chat.completions.parse(
+        model="gemini-2.0-flash",
+        response_format=Answer,
+        messages=[{"role": "user", "content": "Cities?"}],
+    )
+    assert completion.choices[0].message.parsed is not None
     schema = gemini.last.json["generationConfig"]["responseSchema"]
     city = schema["properties"]["cities"]["items"]
     assert city["properties"]["population"] == {"type": "INTEGER", "nullable": True}

@@ -68,7 +68,9 @@ async def test_gemini_full_tool_round_trip_with_parallel_calls(
     assert len({c.id for c in calls}) == 2
 
     declared = gemini.last.json["tools"][0]["functionDeclarations"]
-    assert declared[0]["parameters"]["required"] == ["city", "unit", "days", "when", "kind"]
+    full = declared[0]["parametersJsonSchema"]  # Gemini 3 on v1beta: full JSON Schema
+    assert full["required"] == ["city", "unit", "days", "when", "kind"]
+    assert full["properties"]["days"]["enum"] == [1, 3]  # numbers stay numbers
     assert declared[1] == {"name": "get_time"}  # no-argument function: no parameters
 
     messages.append(choice.message.model_dump(exclude_none=True))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pytest
@@ -28,7 +28,7 @@ from aoa_proxy.providers.gemini_response import (
 )
 from aoa_proxy.providers.gemini_schema import clean_schema
 from aoa_proxy.providers.gemini_tools import SignatureCache
-from aoa_proxy.schema import ChatCompletionChunk, Completion
+from aoa_proxy.schema import ChatCompletion, ChatCompletionChunk, Completion
 from tests.gemini.fake_gemini import Invalid, validate_schema
 
 
@@ -386,8 +386,8 @@ async def test_any_provider_replays_the_signature_from_the_id_the_cache_only_a_c
             ]
         },
     )
-    assert answer["object"] == "chat.completion"
-    tool_call = answer["choices"][0]["message"]["tool_calls"][0]
+    assert isinstance(answer, dict) and answer.get("object") == "chat.completion"
+    tool_call = cast(ChatCompletion, answer)["choices"][0]["message"]["tool_calls"][0]
     assert tool_call["extra_content"] == {"google": {"thought_signature": "c2ln"}}
 
     def replay(call_id: str) -> Call:

@@ -41,6 +41,7 @@ ROUTES = (
     "/v1/chat/completions",
     "/v1/completions",
     "/v1/embeddings",
+    "/v1/images/generations",
     "/v1/responses",
     "/v1/responses/resp_x",
     "/v1/responses/resp_x/input_items",
@@ -53,7 +54,13 @@ ROUTES = (
     "/../etc/passwd",
     "/v1//models",
 )
-POST_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/responses")
+POST_ROUTES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/embeddings",
+    "/v1/images/generations",
+    "/v1/responses",
+)
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "PROPFIND")
 CONTENT_TYPES = (
     None,
@@ -107,9 +114,14 @@ async def _steady(request: web.Request, rec: Received) -> web.StreamResponse:
             n = len(body.get("requests") or [1]) if isinstance(body, dict) else 1
             return web.json_response({"embeddings": [{"values": [0.1, 0.2]}] * n})
         chunks = text_chunks(["a", "b"])
+        if "IMAGE" in str(body.get("generationConfig") if isinstance(body, dict) else ""):
+            image = {"inlineData": {"mimeType": "image/png", "data": "AAAA"}}
+            chunks[-1]["candidates"][0]["content"]["parts"].append(image)
         if request.path.endswith(":generateContent"):
             return web.json_response(merge(chunks))
         return await sse(request, chunks, done=False)
+    if request.path.endswith("/images/generations"):
+        return web.json_response({"created": 1, "data": [{"b64_json": "AAAA"}]})
     if isinstance(body, dict) and body.get("stream") is True:
         return await sse(request, chat_chunks(["a", "b"]))
     if request.path.endswith("/embeddings"):

@@ -51,6 +51,7 @@ ROUTES = [
     ("POST", "/v1/chat/completions"),
     ("POST", "/v1/completions"),
     ("POST", "/v1/embeddings"),
+    ("POST", "/v1/images/generations"),
     ("GET", "/v1/models"),
     ("GET", "/v1/models/m"),
 ]

@@ -39,6 +39,7 @@ REQUESTS: list[tuple[str, str, dict[str, Any] | None, dict[str, str]]] = [
     ("POST", "/v1/messages", CHAT, {"x-api-key": "wrong"}),
     ("POST", "/v1/messages/count_tokens", CHAT, {}),
     ("POST", "/v1/embeddings", {"model": "e", "input": "x"}, {}),
+    ("POST", "/v1/images/generations", {"model": "dall-e-3", "prompt": "x"}, {}),
     ("GET", "/v1/models", None, {}),
     ("GET", "/v1/models/nope", None, {}),
     ("GET", "/nope", None, {}),
