@@ -64,7 +64,14 @@ def direct_call(
         key = pool.keys[0]
     else:
         return None
+    rec.key_hint = key_hint(key)
     return Call(endpoint, body, raw, model, route.model, rec.stream, key)
+
+
+def key_hint(key: str) -> str:
+    """A key's last 4 characters for the usage history, as security.mask shows them ("" when
+    the key is too short to show any of it)."""
+    return key[-4:] if len(key) >= 12 else ""
 
 
 def note_refusal(snap: Snapshot, call: Call, provider: Provider, exc: UpstreamError) -> None:
@@ -107,6 +114,7 @@ async def relay_attempts(
         answer_as = model if target == route.target else target.model
         call = Call(endpoint, body, raw, answer_as, target.model, rec.stream, key)
         rec.provider, rec.upstream_model = provider.name, target.model
+        rec.key_hint = key_hint(key)
         rec.route = f"{model} {ARROW} {target}"
         rec.moved = "; ".join(attempts.reasons)
         if provider.kind is ProviderKind.LOCAL:
