@@ -40,7 +40,7 @@ def metrics_for(rt: Runtime) -> Metrics:
     if metrics is None:
         metrics = _BY_RUNTIME[rt] = Metrics(rt)
         rt.listeners.append(metrics.observe)
-        rt.in_flight = set()
+        rt.in_flight = {}
     return metrics
 
 
@@ -123,7 +123,7 @@ class _LiveState(Collector):
             "aoa_streams_in_flight", "Streamed answers being written now", labels=("door",)
         )
         open_now: dict[str, int] = {}
-        for rec in list(self._rt.in_flight or ()):
+        for rec in list((self._rt.in_flight or {}).values()):
             door = door_of(rec)
             if door is not None and rec.stream and rec.status:
                 open_now[door] = open_now.get(door, 0) + 1

@@ -89,7 +89,7 @@ class Runtime:
         self.recent: deque[RequestRecord] = deque(maxlen=200)
         self.listeners: list[Listener] = []
         # Requests being answered now, kept only while /metrics is on (its in-flight streams).
-        self.in_flight: set[RequestRecord] | None = None
+        self.in_flight: dict[int, RequestRecord] | None = None  # by id()
         self.usage: UsageStore | None = None  # the usage history, when one is kept
         self._sessions: dict[tuple[str, str, str, float, float], aiohttp.ClientSession] = {}
         self._refresh_due = 0.0

@@ -167,10 +167,14 @@ def _note_stream_usage(rec: RequestRecord, tail: bytes) -> None:
     """The include_usage chunk sits just before [DONE] (Responses: inside response.completed,
     whose start may be past the tail): read the last usage object from the stream's tail, never
     the whole stream."""
-    at = tail.rfind(b'"usage":{')
+    at = tail.rfind(b'"usage":')
     if at < 0:
         return
     start = at + 8
+    while start < len(tail) and tail[start] in b" \t":  # some servers write `"usage": {`
+        start += 1
+    if tail[start : start + 1] != b"{":
+        return
     depth = 0
     for end in range(start, len(tail)):  # usage holds numbers and small objects: no strings
         byte = tail[end]

@@ -111,6 +111,7 @@ class UsageStore:
         self._said: set[str] = set()  # problems logged already (each once)
         self.problem = ""  # the last one, for the settings page
         self.dropped = 0
+        self.busy_ms = BUSY_MS
 
     # ------------------------------------------------------------------ the request side
 
@@ -212,7 +213,7 @@ class UsageStore:
 
     def _open(self) -> sqlite3.Connection:
         _private_file(self.path)
-        db = connect(self.path)
+        db = connect(self.path, busy_ms=self.busy_ms)
         db.executescript(_SCHEMA)
         db.execute("PRAGMA journal_mode=WAL")
         return db
@@ -254,13 +255,12 @@ class UsageStore:
             db.close()
 
 
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: Path, *, readonly: bool = False, busy_ms: int = BUSY_MS) -> sqlite3.Connection:
     """A connection that waits a while for another writer's lock instead of failing at once."""
     if readonly:
-        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_MS / 1000)
+        db = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=busy_ms / 1000)
     else:
-        db = sqlite3.connect(path, timeout=BUSY_MS / 1000, isolation_level="DEFERRED")
-    db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+        db = sqlite3.connect(path, timeout=busy_ms / 1000, isolation_level="DEFERRED")
     return db
 
 
