@@ -27,6 +27,7 @@ from aiohttp import web
 from aoa_desktop.controller import Confirmation, Controller
 from aoa_desktop.keys import ACCESS_TOKEN
 from aoa_desktop.settings_session import SessionBook
+from aoa_desktop.usage_web import add_usage_routes, usage_strings
 from aoa_proxy import __version__
 from aoa_proxy.app import SELF_GUARDED
 from aoa_proxy.catalogue import Kind, Var
@@ -48,6 +49,7 @@ _SESSION_META: Final = '<meta name="aoa-session" content="">'
 _STATIC: Final = {
     "settings.js": "text/javascript",
     "settings.css": "text/css",
+    "usage.js": "text/javascript",
 }
 _SECURITY_HEADERS: Final = {
     "Cache-Control": "no-store",
@@ -109,6 +111,7 @@ def add_settings_routes(
     r.add_post(PREFIX + "/api/save", _guard(_save, change=True))
     r.add_post(PREFIX + "/api/key", _guard(_key, change=True))
     r.add_post(PREFIX + "/api/test", _guard(_test, change=True))
+    add_usage_routes(app, PREFIX, _guard, lambda request: request.app[CONTROLLER].runtime)
     app.on_response_prepare.append(_strip_cors)
     app.on_shutdown.append(_end_streams)
 
@@ -613,4 +616,5 @@ def page_strings() -> dict[str, str]:
         "unsaved": _("You have unsaved changes."),
         "keyring_missing": _("Keys cannot be stored:"),
         "default": _("default: {value}"),
+        **usage_strings(),
     }

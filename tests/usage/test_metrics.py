@@ -35,11 +35,13 @@ async def _scrape(url: str, token: str = "") -> dict[str, list[tuple[dict[str, s
     return samples
 
 
-def _value(samples, name: str, **labels: str) -> float:
+def _value(
+    samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str
+) -> float:
     found = [
         v for got, v in samples.get(name, []) if all(got.get(k) == w for k, w in labels.items())
     ]
-    return sum(found)
+    return float(sum(found))
 
 
 async def test_requests_tokens_and_latency_are_counted(upstream, start_gateway):
@@ -87,7 +89,8 @@ async def test_a_rate_limited_key_shows_its_cool_down(upstream, start_gateway):
                 status=429,
                 headers={"retry-after": "120"},
             )
-        return await upstream.default(request, rec)
+        resp: web.StreamResponse = await upstream.default(request, rec)
+        return resp
 
     upstream.responder = limited
     gw = await start_gateway(_env(upstream.url))

@@ -196,7 +196,7 @@ async def test_a_locked_database_does_not_stop_serving_and_is_logged_once(
     caplog.set_level(logging.WARNING, "aoa_proxy.usage")
     try:
         gw = await start_gateway(_env(upstream.url, db))
-        gw.runtime.usage.busy_ms = 50  # type: ignore[union-attr]
+        gw.runtime.usage.busy_ms = 50
         client = gw.client()
         for _ in range(3):
             answer = await client.chat.completions.create(
