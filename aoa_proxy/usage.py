@@ -105,7 +105,8 @@ class UsageStore:
         self.path = path
         self.retention_days = retention_days
         self._clock = clock
-        self._queue: queue.Queue[Row | None] = queue.Queue(QUEUE_SIZE)
+        # SimpleQueue: a put is a C call without Queue's condition variable (~5x cheaper).
+        self._queue: queue.SimpleQueue[Row | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._said: set[str] = set()  # problems logged already (each once)
@@ -122,11 +123,11 @@ class UsageStore:
             return
         if self._thread is None:
             self._start()
-        try:
-            self._queue.put_nowait(row)
-        except queue.Full:
+        if self._queue.qsize() >= QUEUE_SIZE:
             self.dropped += 1
-            self._say("full", "usage history: the writer is behind; dropping rows")
+            self._say("full", "usage history: the writer of %s is behind; dropping rows")
+            return
+        self._queue.put(row)
 
     def _start(self) -> None:
         with self._lock:

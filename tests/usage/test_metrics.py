@@ -7,8 +7,12 @@ import json
 
 import aiohttp
 from aiohttp import web
+from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from aoa_proxy.config import load_settings
+from aoa_proxy.metrics import metrics_for
+from aoa_proxy.runtime import RequestRecord, Runtime
 from tests.fakes import Received, chat_chunks
 
 
@@ -170,3 +174,22 @@ async def test_invented_model_names_cannot_grow_the_series_without_bound(
     models = {labels["model"] for labels, _ in samples["aoa_requests_total"]}
     assert models == {"made-up-0", "made-up-1", "made-up-2", "other"}
     assert _value(samples, "aoa_requests_total", model="other") == 3
+
+
+def test_latency_buckets_count_each_duration_at_or_below_their_bound():
+    rt = Runtime(load_settings({}))
+    metrics = metrics_for(rt)
+    for ms in (50.0, 70.0, 400_000.0):  # on a bound, between two, above every bound
+        rec = RequestRecord("POST", "/v1/chat/completions", provider="demo", status=200)
+        rec.duration_ms = ms
+        rt.record(rec)
+    rt.record(RequestRecord("GET", "/v1/models", status=200))  # not a model call
+    text = generate_latest(metrics.registry).decode()
+    buckets = {
+        s.labels["le"]: s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "aoa_request_duration_seconds_bucket"
+    }
+    assert (buckets["0.05"], buckets["0.1"], buckets["300.0"], buckets["+Inf"]) == (1, 2, 2, 3)
+    assert metrics_for(rt) is metrics  # a rebound app keeps counting on the same numbers
