@@ -11,6 +11,7 @@ doors/models.py, health.py.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from aiohttp import web
@@ -35,6 +36,8 @@ from aoa_proxy.middleware import error_response, gateway_middleware
 from aoa_proxy.response_store import ResponseStore
 from aoa_proxy.runtime import Runtime
 from aoa_proxy.usage import UsageStore
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CORS", "RECORD", "RUNTIME", "SELF_GUARDED", "create_app", "error_response"]
 
@@ -62,6 +65,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
         from aoa_proxy.metrics import PATH, metrics_for  # prometheus-client only when asked
 
         app.router.add_get(PATH, metrics_for(rt).handle)
+        log.info(
+            "Prometheus metrics at %s%s",
+            PATH,
+            " (behind the access token)" * bool(settings.access_token),
+        )
     if settings.usage_db and rt.usage is None:
         keep_usage(rt, Path(settings.usage_db).expanduser(), settings.usage_retention_days)
     app.on_response_prepare.append(harden)
@@ -84,5 +92,6 @@ async def _close_runtime(app: web.Application) -> None:
 def keep_usage(rt: Runtime, path: Path, retention_days: int) -> UsageStore:
     """Keep the usage history of `rt`'s requests in `path` (SQLite)."""
     store = rt.usage = UsageStore(path, retention_days)
+    log.info("usage history in %s (kept %d days)", path, retention_days)
     rt.listeners.append(store.add)
     return store
