@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from aoa_proxy.i18n import _
 from aoa_proxy.observe import door_of
 from aoa_proxy.runtime import RequestRecord
 
@@ -125,7 +126,13 @@ class UsageStore:
             self._start()
         if self._queue.qsize() >= QUEUE_SIZE:
             self.dropped += 1
-            self._say("full", "usage history: the writer of %s is behind; dropping rows")
+            self._say(
+                "full",
+                _(
+                    "The usage history's writer is behind; requests are not recorded until it "
+                    "catches up."
+                ),
+            )
             return
         self._queue.put(row)
 
@@ -194,11 +201,20 @@ class UsageStore:
                     return db
             else:
                 self._say(
-                    f"write:{exc}", "usage history: could not write %s (%s); rows dropped", exc
+                    f"write:{exc}",
+                    _(
+                        "The usage history could not write to {path} ({error}); those requests "
+                        "are not recorded."
+                    ).format(path=self.path, error=exc),
                 )
             return None
         except OSError as exc:
-            self._say(f"os:{exc}", "usage history: could not open %s (%s); rows dropped", exc)
+            self._say(
+                f"os:{exc}",
+                _(
+                    "The usage history could not open {path} ({error}); requests are not recorded."
+                ).format(path=self.path, error=exc),
+            )
             return None
 
     def _prune(self, db: sqlite3.Connection) -> sqlite3.Connection | None:
@@ -208,7 +224,12 @@ class UsageStore:
                 db.execute("DELETE FROM requests WHERE time < ?", (cutoff,))
             return db
         except sqlite3.Error as exc:
-            self._say(f"prune:{exc}", "usage history: could not prune %s (%s)", exc)
+            self._say(
+                f"prune:{exc}",
+                _("The usage history could not delete old rows from {path} ({error}).").format(
+                    path=self.path, error=exc
+                ),
+            )
             db.close()
             return None
 
@@ -223,9 +244,10 @@ class UsageStore:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self._clock())}")
         self._say(
             "corrupt",
-            "usage history: %s is not a usable database (%s); moved it to %s, starting anew",
-            exc,
-            aside,
+            _(
+                "{path} is not a usable usage history ({error}); it was moved to {aside} and a "
+                "new one begun."
+            ).format(path=self.path, error=exc, aside=aside.name),
         )
         with contextlib.suppress(OSError):
             self.path.replace(aside)
@@ -233,13 +255,13 @@ class UsageStore:
             with contextlib.suppress(OSError):
                 self.path.with_name(self.path.name + suffix).unlink()
 
-    def _say(self, key: str, message: str, *args: object) -> None:
+    def _say(self, key: str, message: str) -> None:
         """Log a problem once per kind; the settings page shows the last one."""
-        self.problem = message.replace("%s", "{}").format(self.path, *args)
+        self.problem = message
         if key in self._said:
             return
         self._said.add(key)
-        log.warning(message, self.path, *args)
+        log.warning("%s", message)
 
     # ------------------------------------------------------------------ reading
 

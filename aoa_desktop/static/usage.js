@@ -34,6 +34,9 @@ async function loadUsage() {
   putSvg($("#u-requests-chart"), data.charts.requests);
   renderLegend(data.legend);
   renderUsageTable();
+  // What is shown, for whoever waits on it (the tests: a CSP page cannot run their predicates).
+  box.dataset.from = data.from;
+  box.dataset.by = data.by;
   box.dataset.loaded = "true";
 }
 

@@ -124,9 +124,7 @@ async def test_usage_view_shows_the_requests_sent_and_exports_them(
 
     # Grouped by model, the tokens chart's stacks are the models that used tokens.
     await page.select_option("#u-by", "model")
-    await page.wait_for_function(
-        "document.querySelector('#u-legend').innerText.includes('gpt-4o-mini')"
-    )
+    await page.wait_for_selector("#usage[data-loaded='true'][data-by='model']")
     legend = await page.inner_text("#u-legend")
     assert "gpt-4o" in legend and "broken-model" not in legend
 
@@ -163,12 +161,7 @@ async def test_a_date_range_without_requests_shows_nothing(
     await page.fill("#u-from", "2020-01-01")
     await page.fill("#u-to", "2020-01-31")
     await page.click("#u-show")
-    await page.wait_for_function(
-        "document.querySelector('#u-stats').innerText.includes('2020') || "
-        "document.querySelector('#u-from').value === '2020-01-01' && "
-        "document.querySelector('#usage').dataset.loaded === 'true' && "
-        "document.querySelectorAll('#u-rows tr').length === 0"
-    )
+    await page.wait_for_selector("#usage[data-loaded='true'][data-from='2020-01-01']")
     assert await _stat(page, "requests") == "0"
     assert await page.is_visible("#u-empty")
     assert await _chart_total(page, "u-tokens-chart") == 0
@@ -193,3 +186,25 @@ async def test_usage_api_needs_the_page_session(
             assert r.status == 200
             assert r.headers["Content-Disposition"].startswith("attachment;")
             assert (await r.text()).startswith("time,door,provider,model")
+
+
+async def test_a_history_that_cannot_be_written_is_named_on_the_page(
+    browser: Any, launcher: Launcher, config_dir: Path, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the history's folder should be")
+    env = {
+        "AOA_TYPE": "openai",
+        "OPENAI_ENDPOINT": upstream.url,
+        "AOA_USAGE_DB": str(blocker / "usage.sqlite3"),
+    }
+    desktop = await launcher.launch(config_dir, KeyStore(), env)
+    await _send(desktop.port, upstream)  # every request is still answered
+    usage = desktop.runtime.usage
+    assert usage is not None
+    wait_for("the write to fail", lambda: usage.problem or None)
+    page = await open_settings(browser, desktop)
+    await page.wait_for_selector("#usage[data-loaded='true']")
+    assert await page.is_visible("#u-problem")
+    assert "could not open" in await page.inner_text("#u-problem")
+    await page.context.close()

@@ -236,7 +236,7 @@ async def test_a_corrupt_database_is_set_aside_and_serving_goes_on(
     aside = list(tmp_path.glob("usage.sqlite3.corrupt-*"))
     assert len(aside) == 1 and aside[0].read_bytes().startswith(b"this is not a database")
     said = [r for r in caplog.records if "usage history" in r.getMessage()]
-    assert len(said) == 1 and "not a usable database" in said[0].getMessage()
+    assert len(said) == 1 and "not a usable usage history" in said[0].getMessage()
 
 
 def test_rows_older_than_the_retention_are_dropped(tmp_path):
