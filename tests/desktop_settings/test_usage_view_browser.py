@@ -13,14 +13,17 @@ from typing import Any
 
 import aiohttp
 import openai
+import pytest
 from aiohttp import web
 
 from aoa_desktop.keys import KeyStore
+from aoa_desktop.usage_web import usage_strings
 from tests.desktop_settings.conftest import Launcher, enter, open_settings
 from tests.fakes import FakeUpstream, Received
 from tests.support import wait_for
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "usage.png"
+SCREENSHOT_ZH = SCREENSHOT.with_name("usage.zh-CN.png")
 
 
 def _count_rows(db: Path, want: int) -> int:
@@ -207,4 +210,26 @@ async def test_a_history_that_cannot_be_written_is_named_on_the_page(
     await page.wait_for_selector("#usage[data-loaded='true']")
     assert await page.is_visible("#u-problem")
     assert "could not open" in await page.inner_text("#u-problem")
+    await page.context.close()
+
+
+async def test_usage_view_in_chinese(
+    browser: Any, launcher: Launcher, config_dir: Path, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    db = tmp_path / "usage.sqlite3"
+    env = {"AOA_TYPE": "openai", "OPENAI_ENDPOINT": upstream.url, "AOA_USAGE_DB": str(db)}
+    desktop = await launcher.launch(config_dir, KeyStore(), env)
+    assert desktop.controller.save({"language": "zh_CN"}) == []
+    if usage_strings()["usage"] == "Usage":
+        pytest.skip("the zh_CN catalogue does not have the Usage view's strings yet")
+    await _send(desktop.port, upstream)
+    _count_rows(db, 7)
+    page = await open_settings(browser, desktop)
+    await page.wait_for_selector("#usage[data-loaded='true']")
+    assert await page.inner_text("#usage h2") == usage_strings()["usage"] == "用量"
+    assert await _stat(page, "requests") == "7"
+    shot = tmp_path / "usage.zh-CN.png"
+    await page.locator("#usage").screenshot(path=str(shot))
+    if os.environ.get("AOA_UPDATE_SCREENSHOTS") or not SCREENSHOT_ZH.exists():
+        shutil.copyfile(shot, SCREENSHOT_ZH)
     await page.context.close()
