@@ -27,6 +27,7 @@ from aiohttp import web
 from aoa_desktop.controller import Confirmation, Controller
 from aoa_desktop.keys import ACCESS_TOKEN
 from aoa_desktop.settings_session import SessionBook
+from aoa_desktop.usage_web import add_usage_routes, usage_strings
 from aoa_proxy import __version__
 from aoa_proxy.app import SELF_GUARDED
 from aoa_proxy.catalogue import Kind, Var
@@ -49,6 +50,7 @@ _SESSION_META: Final = '<meta name="aoa-session" content="">'
 _STATIC: Final = {
     "settings.js": "text/javascript",
     "settings.css": "text/css",
+    "usage.js": "text/javascript",
 }
 _SECURITY_HEADERS: Final = {
     "Cache-Control": "no-store",
@@ -111,6 +113,7 @@ def add_settings_routes(
     r.add_post(PREFIX + "/api/key", _guard(_key, change=True))
     r.add_post(PREFIX + "/api/test", _guard(_test, change=True))
     r.add_post(PREFIX + "/api/signin", _guard(_signin, change=True))
+    add_usage_routes(app, PREFIX, _guard, lambda request: request.app[CONTROLLER].runtime)
     app.on_response_prepare.append(_strip_cors)
     app.on_shutdown.append(_end_streams)
 
@@ -680,4 +683,5 @@ def page_strings() -> dict[str, str]:
         "client_id": _("Client id"),
         "client_secret": _("Client secret"),
         "scope": _("Entra ID scope"),
+        **usage_strings(),
     }

@@ -191,6 +191,7 @@ def _run(headless: bool, env: dict[str, str], directory: Path, log_dir: Path) ->
     signin = controller.signin = MicrosoftSignIn(keys)
     runtime = Runtime(settings, signin=signin.credential)
     signin.on_change.append(runtime.forget_tokens)
+    _keep_usage(runtime, settings)
     controller.attach(runtime)
     sessions = SessionBook()  # one for the whole run: the page outlives a rebind
     gateway = GatewayThread(
@@ -221,6 +222,19 @@ def _run(headless: bool, env: dict[str, str], directory: Path, log_dir: Path) ->
         server.stop()
     log.info("stopped")
     return 0
+
+
+def _keep_usage(runtime: Runtime, settings: Settings) -> None:
+    """The usage history, always on for the desktop: AOA_USAGE_DB or the data folder."""
+    from aoa_desktop.usage_web import default_usage_path
+    from aoa_proxy.app import keep_usage
+
+    path = Path(settings.usage_db).expanduser() if settings.usage_db else default_usage_path()
+    try:
+        private_dir(path.parent)
+    except OSError as exc:  # the history is a nicety: serve anyway (its writer says so too)
+        log.warning("usage history: cannot create %s: %s", path.parent, exc)
+    keep_usage(runtime, path, settings.usage_retention_days)
 
 
 def _tray_backend(env: Mapping[str, str]) -> tuple[str | None, str]:

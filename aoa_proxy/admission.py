@@ -24,6 +24,7 @@ _CORS_HEADERS: Final = (
     "X-Stainless-Package-Version, "
     "X-Stainless-Runtime, X-Stainless-Runtime-Version, X-Stainless-Retry-Count, X-Stainless-Timeout"
 )
+METRICS_PATH: Final = "/metrics"  # metrics.PATH (not imported: prometheus-client loads lazily)
 _NO_CORS: Final[dict[str, str]] = {}  # shared, never changed: most requests have no Origin
 
 
@@ -63,6 +64,8 @@ def admit(
             )
         if rt.paused:
             raise ServiceUnavailable("aoa is paused; resume it from the tray menu")
+    elif request.path == METRICS_PATH and settings.access_token and not token_ok:
+        raise AuthError("Missing or wrong access token: send it as 'Authorization: Bearer <token>'")
     return None
 
 

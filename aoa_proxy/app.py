@@ -10,6 +10,10 @@ doors/models.py, health.py.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from pathlib import Path
+
 from aiohttp import web
 
 from aoa_proxy.appkeys import CORS, RECORD, RUNTIME, SELF_GUARDED
@@ -31,6 +35,9 @@ from aoa_proxy.health import health
 from aoa_proxy.middleware import error_response, gateway_middleware
 from aoa_proxy.response_store import ResponseStore
 from aoa_proxy.runtime import Runtime
+from aoa_proxy.usage import UsageStore
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CORS", "RECORD", "RUNTIME", "SELF_GUARDED", "create_app", "error_response"]
 
@@ -54,6 +61,18 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Applic
     app.router.add_post("/v1/messages/count_tokens", count_message_tokens)
     app.router.add_get("/v1/models", list_all)
     app.router.add_get("/v1/models/{model:.+}", get_model)
+    rt = app[RUNTIME]
+    if settings.metrics:
+        from aoa_proxy.metrics import PATH, metrics_for  # prometheus-client only when asked
+
+        app.router.add_get(PATH, metrics_for(rt).handle)
+        log.info(
+            "Prometheus metrics at %s%s",
+            PATH,
+            " (behind the access token)" * bool(settings.access_token),
+        )
+    if settings.usage_db and rt.usage is None:
+        keep_usage(rt, Path(settings.usage_db).expanduser(), settings.usage_retention_days)
     app.on_response_prepare.append(harden)
     app.on_startup.append(_start_runtime)
     app.on_cleanup.append(_close_runtime)
@@ -66,4 +85,15 @@ async def _start_runtime(app: web.Application) -> None:
 
 
 async def _close_runtime(app: web.Application) -> None:
-    await app[RUNTIME].close()
+    rt = app[RUNTIME]
+    await rt.close()
+    if rt.usage is not None:  # write what is queued (a next request starts the writer again)
+        await asyncio.to_thread(rt.usage.close)
+
+
+def keep_usage(rt: Runtime, path: Path, retention_days: int) -> UsageStore:
+    """Keep the usage history of `rt`'s requests in `path` (SQLite)."""
+    store = rt.usage = UsageStore(path, retention_days)
+    log.info("usage history in %s (kept %d days)", path, retention_days)
+    rt.listeners.append(store.add)
+    return store

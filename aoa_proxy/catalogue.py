@@ -695,6 +695,31 @@ GATEWAY: Final = Section(
             worded=True,
             form="language",
         ),
+        Var(
+            "AOA_METRICS",
+            "off",
+            N_(
+                "on: serve Prometheus metrics at GET /metrics (behind AOA_ACCESS_TOKEN when it "
+                "is set)"
+            ),
+            kind=Kind.BOOL,
+            field="metrics",
+        ),
+        Var(
+            "AOA_USAGE_DB",
+            N_("off (the desktop app: its data folder)"),
+            N_("SQLite file that keeps one row per request (tokens, status, time; no bodies)"),
+            field="usage_db",
+            worded=True,
+        ),
+        Var(
+            "AOA_USAGE_RETENTION_DAYS",
+            "90",
+            N_("days of usage history kept"),
+            kind=Kind.INT,
+            bounds=(1, 3650),
+            field="usage_retention_days",
+        ),
     ),
 )
 

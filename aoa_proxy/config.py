@@ -99,6 +99,9 @@ class Settings:
     workers: int = 1
     lang: str = ""
     vision: bool = False
+    metrics: bool = False
+    usage_db: str = ""
+    usage_retention_days: int = 90
     providers: Mapping[str, ProviderSettings] = field(default_factory=dict)
     provider_chosen_by_default: bool = False
     warnings: tuple[str, ...] = ()

@@ -69,9 +69,16 @@ def direct_call(
         key = pool.keys[0]
     else:
         return None
+    rec.key_hint = key_hint(key)
     return provider.prepare(
         Call(endpoint, body, raw, model, route.model, rec.stream, key, forwarded(endpoint, headers))
     )
+
+
+def key_hint(key: str) -> str:
+    """A key's last 4 characters for the usage history, as security.mask shows them ("" when
+    the key is too short to show any of it)."""
+    return key[-4:] if len(key) >= 12 else ""
 
 
 def note_refusal(snap: Snapshot, call: Call, provider: Provider, exc: UpstreamError) -> None:
@@ -119,6 +126,7 @@ async def relay_attempts(
         )
         retry = None
         rec.provider, rec.upstream_model = provider.name, target.model
+        rec.key_hint = key_hint(key)
         rec.route = f"{model} {ARROW} {target}"
         rec.moved = "; ".join(attempts.reasons)
         if provider.kind is ProviderKind.LOCAL:

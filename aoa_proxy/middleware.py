@@ -34,6 +34,9 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
     started = time.perf_counter()
     rec = RequestRecord(request.method, request.path)
     request[RECORD] = rec
+    flight = rt.in_flight
+    if flight is not None:  # /metrics is on: it counts the streams open now
+        flight[id(rec)] = rec
     origin = request.headers.get("Origin")
     response: web.StreamResponse | None
     try:
@@ -66,6 +69,8 @@ async def gateway_middleware(request: web.Request, handler: Handler) -> web.Stre
 def _done(rec: RequestRecord, rt: Runtime, settings: Settings, started: float) -> None:
     """The access-log line, and the live view's record for API calls."""
     rec.duration_ms = (time.perf_counter() - started) * 1000
+    if rt.in_flight is not None:
+        rt.in_flight.pop(id(rec), None)
     log_request(rec, settings)
     if rec.path.startswith("/v1/"):  # the live view shows API calls, not page traffic
         rt.record(rec)

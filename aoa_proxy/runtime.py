@@ -27,6 +27,7 @@ from aoa_proxy.routing import ModelLists, ProviderRouting, Router
 
 if TYPE_CHECKING:
     from aoa_proxy.entra import Credential, Tokens
+    from aoa_proxy.usage import UsageStore
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class RequestRecord:
     duration_ms: float = 0.0
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    cached_tokens: int | None = None  # of the prompt, read from a cache
+    reasoning_tokens: int | None = None  # of the completion
+    key_hint: str = ""  # the upstream key's last 4 characters ("" when short or none)
     error: str = ""
     route: str = ""  # "gpt-4 → azure/my-gpt4": the requested model and the target that served
     moved: str = ""  # why it left a key or target before that ("429 from azure; ..."), or ""
@@ -98,6 +102,9 @@ class Runtime:
         self.paused = False
         self.recent: deque[RequestRecord] = deque(maxlen=200)
         self.listeners: list[Listener] = []
+        # Requests being answered now, kept only while /metrics is on (its in-flight streams).
+        self.in_flight: dict[int, RequestRecord] | None = None  # by id()
+        self.usage: UsageStore | None = None  # the usage history, when one is kept
         self._sessions: dict[tuple[str, str, str, float, float], aiohttp.ClientSession] = {}
         self._refresh_due = 0.0
         self._refresh: asyncio.Task[None] | None = None
@@ -266,6 +273,8 @@ class Runtime:
     # ------------------------------------------------------------------ requests
 
     def record(self, rec: RequestRecord) -> None:
+        """The one hook for a finished API request: the live view, the usage history and the
+        metrics all listen here. Listeners run on the request's loop and must only append."""
         self.recent.append(rec)
         for listener in self.listeners:
             try:

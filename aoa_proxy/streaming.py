@@ -146,21 +146,45 @@ async def write_chunks(
 
 
 def note_usage(rec: RequestRecord, usage: Any) -> None:
-    if isinstance(usage, dict):
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if prompt is None and completion is None:  # Anthropic's (and Responses') names
-            prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
-        rec.prompt_tokens = prompt if isinstance(prompt, int) else None
-        rec.completion_tokens = completion if isinstance(completion, int) else None
+    """Token counts from an answer's usage: chat's names, or Responses'/Anthropic's."""
+    if not isinstance(usage, dict):
+        return
+    get = usage.get
+    prompt, completion = get("prompt_tokens"), get("completion_tokens")
+    if prompt is None and completion is None:  # Responses and Messages: input/output
+        prompt, completion = get("input_tokens"), get("output_tokens")
+    rec.prompt_tokens = prompt if isinstance(prompt, int) else None
+    rec.completion_tokens = completion if isinstance(completion, int) else None
+    details = get("prompt_tokens_details") or get("input_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    if cached is None:
+        cached = get("cache_read_input_tokens")
+    rec.cached_tokens = cached if isinstance(cached, int) else None
+    details = get("completion_tokens_details") or get("output_tokens_details")
+    reasoning = details.get("reasoning_tokens") if isinstance(details, dict) else None
+    rec.reasoning_tokens = reasoning if isinstance(reasoning, int) else None
 
 
 def _note_stream_usage(rec: RequestRecord, tail: bytes) -> None:
-    """The include_usage chunk sits just before [DONE]: read tokens from the stream's tail."""
-    at = tail.rfind(b'"usage":{')
+    """The include_usage chunk sits just before [DONE] (Responses: inside response.completed,
+    whose start may be past the tail): read the last usage object from the stream's tail, never
+    the whole stream."""
+    at = tail.rfind(b'"usage":')
     if at < 0:
         return
-    start = tail.rfind(b"data: ", 0, at)
-    end = tail.find(b"\n", at)
-    if start >= 0 and end > 0:
-        with contextlib.suppress(orjson.JSONDecodeError, AttributeError):
-            note_usage(rec, orjson.loads(tail[start + 6 : end]).get("usage"))
+    start = at + 8
+    while start < len(tail) and tail[start] in b" \t":  # some servers write `"usage": {`
+        start += 1
+    if tail[start : start + 1] != b"{":
+        return
+    depth = 0
+    for end in range(start, len(tail)):  # usage holds numbers and small objects: no strings
+        byte = tail[end]
+        if byte == 0x7B:  # {
+            depth += 1
+        elif byte == 0x7D:  # }
+            depth -= 1
+            if depth == 0:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    note_usage(rec, orjson.loads(tail[start : end + 1]))
+                return

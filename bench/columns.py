@@ -105,12 +105,19 @@ def _aoa_argv() -> list[str]:
 
 
 def aoa(
-    tmp: Path, upstream: int, cores: str | None, workers: int = 1, pinned: bool = True
+    tmp: Path,
+    upstream: int,
+    cores: str | None,
+    workers: int = 1,
+    pinned: bool = True,
+    metrics: bool = False,
 ) -> Column:
-    """aoa headless; `pinned=False` columns are the unpinned 1-vs-2-workers comparison."""
+    """aoa headless; `pinned=False` columns are the unpinned 1-vs-2-workers comparison;
+    `metrics` turns on GET /metrics (this column minus "aoa" is what counting costs)."""
     port = free_port()
     env = clean_env(
         {
+            **({"AOA_METRICS": "on"} if metrics else {}),
             "AOA_TYPE": "azure",
             "AOA_PORT": str(port),
             "AOA_WORKERS": str(workers),
@@ -121,6 +128,9 @@ def aoa(
             "AZURE_MODEL_ALIAS": f"{MODEL}:{MODEL}-deployment",
         }
     )
+    if metrics:
+        server = Server("aoa-metrics", _aoa_argv(), port, tmp / "aoa-metrics.log", env, cores)
+        return Column("aoa-metrics", "aoa, metrics on", server)
     if pinned:
         server = Server("aoa", _aoa_argv(), port, tmp / "aoa.log", env, cores)
         return Column("aoa", "aoa", server)

@@ -290,6 +290,13 @@ def _targets(by: dict[str, Measured], prof: Profile) -> list[str]:
             add(f"3 providers: req/s c={c} ≥ 95 % of one", v, v >= 95, 0, " %")
         v = _ratio(cpu_per_1k(three), cpu_per_1k(aoa))
         add("3 providers: CPU ≤ 1.05× one provider", v, v <= 1.05, 2, "×")
+    counted = by.get("aoa-metrics")
+    if counted is not None and counted.ok:
+        for c in (16, 64):
+            v = 100 * _ratio(rps(counted, c), rps(aoa, c))
+            add(f"metrics on: req/s c={c} ≥ 95 % of off", v, v >= 95, 0, " %")
+        v = _ratio(cpu_per_1k(counted), cpu_per_1k(aoa))
+        add("metrics on: CPU ≤ 1.05× off", v, v <= 1.05, 2, "×")
     gem = by.get("aoa-gemini")
     if gem is not None and gem.ok:
         v = _ratio(cpu_per_1k(gem), cpu_per_1k(aoa))

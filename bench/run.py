@@ -217,6 +217,7 @@ def _measure(
         cols.bare(tmp, up, sut_core),
         cols.aoa(tmp, up, sut_core),
         cols.aoa_three(tmp, up, sut_core),
+        cols.aoa(tmp, up, sut_core, metrics=True),
         cols.aoa_gemini(tmp, up, sut_core),
         cols.aoa_responses(tmp, up, sut_core, gemini=False),
         cols.aoa_responses(tmp, up, sut_core, gemini=True),

@@ -45,7 +45,7 @@ def test_bench_smoke_measures_every_available_column(smoke: tuple[str, dict[str,
     text, data = smoke
     cols = _columns(data)
     header = _header(text)
-    for key in ("direct", "bare", "aoa", "aoa-3p", "aoa-1w", "aoa-2w"):
+    for key in ("direct", "bare", "aoa", "aoa-3p", "aoa-metrics", "aoa-1w", "aoa-2w"):
         assert cols[key]["available"], cols[key]["reason"]
     nginx_installed = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
     assert cols["nginx"]["available"] == nginx_installed, cols["nginx"]["reason"]
@@ -62,7 +62,7 @@ def test_bench_smoke_measures_every_available_column(smoke: tuple[str, dict[str,
 def test_bench_smoke_streams_deliver_every_chunk(smoke: tuple[str, dict[str, Any]]) -> None:
     _, data = smoke
     streamed = [c for c in data["columns"] if c["available"] and c["streams"]]
-    assert {c["key"] for c in streamed} >= {"direct", "bare", "aoa", "aoa-3p"}
+    assert {c["key"] for c in streamed} >= {"direct", "bare", "aoa", "aoa-3p", "aoa-metrics"}
     for col in streamed:
         assert col["chunks_expected"] > 0
         assert col["chunks_received"] == col["chunks_expected"], col

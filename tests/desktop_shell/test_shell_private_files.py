@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aoa_desktop.private import PrivateRotatingFileHandler
-from tests.desktop_shell.conftest import Launcher
+from tests.desktop_shell.conftest import Launcher, chat
 
 
 def _mode(path: Path) -> int:
@@ -89,3 +90,23 @@ def test_rotated_log_files_stay_private(tmp_path: Path) -> None:
     files = sorted(tmp_path.iterdir())
     assert [f.name for f in files] == ["aoa.log", "aoa.log.1", "aoa.log.2"]
     assert [_mode(f) for f in files] == [0o600] * 3
+
+
+def test_the_desktop_keeps_a_private_usage_history_in_its_data_folder(launcher: Launcher) -> None:
+    data = Path(launcher.base_env["XDG_DATA_HOME"]) / "aoa"
+    app = launcher.start()  # the demo provider: answers offline, with token counts
+    app.wait_healthy()
+    assert chat(app.port, "count me") != ""
+    history = data / "usage.sqlite3"
+    app.signal(signal.SIGTERM)
+    assert app.wait_exit() == 0  # a clean stop writes what is queued
+    assert _mode(data) == 0o700 and _mode(history) == 0o600
+    db = sqlite3.connect(history)
+    try:
+        rows = db.execute("SELECT door, provider, status, prompt_tokens FROM requests").fetchall()
+    finally:
+        db.close()
+    assert len(rows) == 1
+    door, provider, status, prompt_tokens = rows[0]
+    assert (door, provider, status) == ("chat", "demo", 200) and prompt_tokens > 0
+    assert b"count me" not in history.read_bytes()

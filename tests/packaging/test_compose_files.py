@@ -131,3 +131,22 @@ def test_chat_ui_pairing_points_at_aoa_with_its_token() -> None:
     assert aoa_env["AOA_ACCESS_TOKEN"]
     assert ui_env["OPENAI_API_KEY"] == aoa_env["AOA_ACCESS_TOKEN"]
     assert ui["depends_on"]["aoa"]["condition"] == "service_healthy"  # the image's HEALTHCHECK
+
+
+def test_prometheus_pairing_scrapes_aoa_metrics_with_its_token() -> None:
+    data = _load(EXAMPLES / "docker-compose.prometheus.yml")
+    aoa_env = _environment(_aoa(data))
+    settings = load_settings({**parse(ROOT / "Dockerfile")[1][-1].env(), **aoa_env})
+    assert settings.metrics and settings.access_token  # /metrics on, and behind the token
+    port = parse(ROOT / "Dockerfile")[1][-1].env()["AOA_PORT"]
+    prometheus = data["services"]["prometheus"]
+    mounted = {c["source"]: c["target"] for c in prometheus["configs"]}
+    config_file = EXAMPLES / data["configs"]["prometheus"]["file"]
+    (job,) = yaml.safe_load(config_file.read_text(encoding="utf-8"))["scrape_configs"]
+    assert mounted["prometheus"] == "/etc/prometheus/prometheus.yml"
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == [f"aoa:{port}"]
+    assert job["authorization"]["credentials_file"] == mounted["aoa_token"]
+    # The token file and aoa's token come from the same variable with the same default.
+    token = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", data["configs"]["aoa_token"]["content"])
+    assert token == aoa_env["AOA_ACCESS_TOKEN"]

@@ -42,7 +42,7 @@ COUNT: dict[str, int] = {}
 def targets() -> Iterator[dict[str, str]]:
     tg = ThreadedGateways()
     tg.upstream.responder = _steady
-    token = {"AOA_ACCESS_TOKEN": ACCESS_TOKEN, "AOA_MAX_BODY_BYTES": "65536"}
+    token = {"AOA_ACCESS_TOKEN": ACCESS_TOKEN, "AOA_MAX_BODY_BYTES": "65536", "AOA_METRICS": "on"}
     demo = tg.start({**provider_env("demo", ""), **token})
     relay = tg.start({**provider_env("openai", tg.upstream.url), **token})
     urls = {"demo": f"http://127.0.0.1:{demo}", "openai": f"http://127.0.0.1:{relay}"}
