@@ -1,0 +1,73 @@
+"""Round-trip YAML for the tools that keep a list of models (llm, Continue): ruamel.yaml keeps
+comments, order and unknown keys; aoa's entries are the ones whose id starts with "aoa"."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from aoa_desktop.connect.base import ConnectError
+from aoa_proxy.i18n import _
+
+
+def _yaml(top_list: bool = False) -> YAML:
+    yaml = YAML()  # round-trip
+    yaml.preserve_quotes = True
+    # A list at the top (llm's file) starts at column 0; a nested one (Continue's `models:`)
+    # is indented under its key, as both tools' docs write them.
+    if top_list:
+        yaml.indent(mapping=2, sequence=2, offset=0)
+    else:
+        yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.width = 4096
+    return yaml
+
+
+def load(text: str | None, path: str) -> Any:
+    if text is None or not text.strip():
+        return None
+    try:
+        return _yaml().load(text)
+    except YAMLError as exc:
+        raise ConnectError(
+            _("{path} is not valid YAML ({error}); fix or move it, then connect again.").format(
+                path=path, error=exc
+            )
+        ) from exc
+
+
+def dump(data: Any) -> str:
+    out = io.StringIO()
+    _yaml(top_list=isinstance(data, list)).dump(data, out)
+    return out.getvalue()
+
+
+def merge(
+    items: CommentedSeq, wanted: Sequence[dict[str, Any]], ident: str, ours: Callable[[Any], bool]
+) -> bool:
+    """Make `items` hold exactly `wanted` among aoa's entries (matched on `ident`); the
+    person's own entries keep their place. True if anything changed."""
+    current = [dict(e) for e in items if isinstance(e, dict) and ours(e.get(ident))]
+    if current == [dict(w) for w in wanted]:
+        return False
+    keep = [e for e in items if not (isinstance(e, dict) and ours(e.get(ident)))]
+    items.clear()
+    items.extend(keep)
+    items.extend(CommentedMap(w) for w in wanted)
+    return True
+
+
+def unmerge(
+    items: CommentedSeq, before: Any, ident: str, ours: Callable[[Any], bool]
+) -> None:
+    """Drop aoa's entries from `items`; entries `before` held under the same ids come back."""
+    keep = [e for e in items if not (isinstance(e, dict) and ours(e.get(ident)))]
+    items.clear()
+    items.extend(keep)
+    if isinstance(before, list):
+        items.extend(e for e in before if isinstance(e, dict) and ours(e.get(ident)))
