@@ -13,7 +13,6 @@ from typing import Any, Final
 
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
-from tomlkit.items import Table
 
 from aoa_desktop.connect.base import ConnectError, Context, Snippet, Tool
 from aoa_proxy.i18n import _
@@ -64,15 +63,20 @@ class Codex(Tool):
         for key, value in (("model", ctx.model), ("model_provider", PROVIDER)):
             if value and _plain(doc.get(key)) != value:
                 doc[key] = value
+        # A table, or tomlkit's proxy when its sub-tables are spread through the file.
         providers = doc.get("model_providers")
-        if not isinstance(providers, Table):
-            if providers is not None:
-                del doc["model_providers"]
+        if providers is None:
             providers = tomlkit.table(is_super_table=True)
             doc.append("model_providers", providers)
+        elif not isinstance(providers, dict):
+            raise ConnectError(
+                _("{path}: model_providers is not a table; fix it, then connect again.").format(
+                    path=self.path(ctx)
+                )
+            )
         wanted = _block(ctx)
         current = providers.get(PROVIDER)
-        if not isinstance(current, Table) or _plain(current) != wanted:
+        if not isinstance(current, dict) or _plain(current) != wanted:
             table = tomlkit.table()
             for key, value in wanted.items():
                 table[key] = value
@@ -91,9 +95,9 @@ class Codex(Tool):
                 elif key in doc:
                     del doc[key]
         providers = doc.get("model_providers")
-        if isinstance(providers, Table):
+        if isinstance(providers, dict):
             old = prev.get("model_providers")
-            if isinstance(old, Table) and PROVIDER in old:
+            if isinstance(old, dict) and PROVIDER in old:
                 providers[PROVIDER] = old[PROVIDER]
             elif PROVIDER in providers:
                 del providers[PROVIDER]

@@ -126,13 +126,12 @@ class Connections:
         """The change Connect would make, as a diff, with the token shown as ****abcd."""
         tool = self.tools[name]
         path = tool.path(ctx)
-        shown = ctx.masked()
         text = _read(path)
-        new = tool.apply(text, shown)
-        if text is not None and ctx.token:
-            # A file holding the real token shows it masked on both sides of the diff.
-            text = text.replace(ctx.token, shown.token)
-        return {"path": str(path), "diff": diff(path, text, new), "change": new != text}
+        new = tool.apply(text, ctx)
+        shown = diff(path, text, new)
+        if ctx.token:  # the page never gets the token itself
+            shown = shown.replace(ctx.token, ctx.masked().token)
+        return {"path": str(path), "diff": shown, "change": new != text}
 
     # ------------------------------------------------------------------ writing
 
