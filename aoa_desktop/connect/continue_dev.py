@@ -77,4 +77,6 @@ class Continue(Tool):
         return yamlfile.dump(doc)
 
     def snippets(self, ctx: Context) -> list[Snippet]:
-        return [Snippet("~/.continue/config.yaml", "yaml", yamlfile.dump({"models": _entries(ctx)}))]
+        return [
+            Snippet("~/.continue/config.yaml", "yaml", yamlfile.dump({"models": _entries(ctx)}))
+        ]

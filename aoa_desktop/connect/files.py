@@ -42,9 +42,7 @@ def _read(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConnectError(
-            _("Cannot read {path}: {error}").format(path=path, error=exc)
-        ) from exc
+        raise ConnectError(_("Cannot read {path}: {error}").format(path=path, error=exc)) from exc
 
 
 def _write(path: Path, data: bytes, mode: int) -> None:

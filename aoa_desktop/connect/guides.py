@@ -91,7 +91,8 @@ class JavaScript(Guide):
     def snippets(self, ctx: Context) -> list[Snippet]:
         text = (
             'import OpenAI from "openai";\n\n'
-            f"const client = new OpenAI({{ baseURL: {_q(ctx.api_base)}, apiKey: {_q(ctx.key)} }});\n"
+            f"const client = new OpenAI({{ baseURL: {_q(ctx.api_base)}, "
+            f"apiKey: {_q(ctx.key)} }});\n"
             "const reply = await client.chat.completions.create({\n"
             f"  model: {_q(ctx.model or 'gpt-4o')},\n"
             '  messages: [{ role: "user", content: "Say hello" }],\n'

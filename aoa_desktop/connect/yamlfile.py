@@ -62,9 +62,7 @@ def merge(
     return True
 
 
-def unmerge(
-    items: CommentedSeq, before: Any, ident: str, ours: Callable[[Any], bool]
-) -> None:
+def unmerge(items: CommentedSeq, before: Any, ident: str, ours: Callable[[Any], bool]) -> None:
     """Drop aoa's entries from `items`; entries `before` held under the same ids come back."""
     keep = [e for e in items if not (isinstance(e, dict) and ours(e.get(ident)))]
     items.clear()

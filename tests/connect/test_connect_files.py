@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 from aoa_desktop.connect import TOOLS, ConnectError, Connections, Context
@@ -118,7 +118,7 @@ def test_disconnect_after_the_person_edited_keeps_their_edit(
     put(path, SAMPLES[name])
     conns.connect(name, ctx)
     edited = path.read_text().replace("kept", "kept-later").replace("dark", "light")
-    edited = edited.replace("approval_policy = \"on-request\"", "approval_policy = \"never\"")
+    edited = edited.replace('approval_policy = "on-request"', 'approval_policy = "never"')
     edited = edited.replace("Be brief", "Be very brief")
     assert edited != path.read_text()
     path.write_text(edited)
@@ -198,9 +198,7 @@ def test_codex_keeps_comments_unknown_keys_and_other_providers(
     assert data["mcp_servers"]["docs"]["args"] == ["--port", "9000"]
 
 
-def test_codex_existing_aoa_block_comes_back_on_disconnect(
-    home: Path, conns: Connections
-) -> None:
+def test_codex_existing_aoa_block_comes_back_on_disconnect(home: Path, conns: Connections) -> None:
     ctx = make_ctx(home)
     path = TOOLS["codex"].path(ctx)
     mine = SAMPLES["codex"] + '\n[model_providers.aoa]\nname = "old"\nbase_url = "http://x/v1"\n'

@@ -52,6 +52,7 @@ def test_tray_menu_follows_a_language_change_without_rebuilding() -> None:
         "Default provider",
         "Enabled providers",
         "Settings…",
+        "Connect a tool",
         "Open log folder",
         "Start at login",
         "Pause serving",
