@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 # Sent as the API key when aoa has no access token: aoa then takes any key, and most tools
 # refuse to start without one.
@@ -23,6 +23,21 @@ TIERS: Final = ("opus", "sonnet", "haiku")
 class ConnectError(Exception):
     """A tool's file cannot be changed (unreadable, not valid TOML/JSON/YAML...); nothing was
     written. The message names the file and the fix."""
+
+
+def library(module: str) -> Any:
+    """Import tomlkit / ruamel.yaml when a file is edited: they come with aoa[desktop], and a
+    plain `pip install aoa` (the headless gateway) must still import this package."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        from aoa_proxy.i18n import _
+
+        raise ConnectError(
+            _("Editing this file needs {module}: install aoa[desktop].").format(module=module)
+        ) from exc
 
 
 @dataclass(frozen=True)

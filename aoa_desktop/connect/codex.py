@@ -11,20 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
-
-from aoa_desktop.connect.base import ConnectError, Context, Snippet, Tool
+from aoa_desktop.connect.base import ConnectError, Context, Snippet, Tool, library
 from aoa_proxy.i18n import _
 
 PROVIDER: Final = "aoa"
 _TOP: Final = ("model", "model_provider")
 
 
-def _parse(text: str, path: str) -> tomlkit.TOMLDocument:
+def _parse(text: str, path: str) -> Any:
+    tomlkit = library("tomlkit")
     try:
         return tomlkit.parse(text)
-    except TOMLKitError as exc:
+    except library("tomlkit.exceptions").TOMLKitError as exc:
         raise ConnectError(
             _("{path} is not valid TOML ({error}); fix or move it, then connect again.").format(
                 path=path, error=exc
@@ -57,6 +55,7 @@ class Codex(Tool):
         return (Path(home) if home else ctx.home / ".codex") / "config.toml"
 
     def apply(self, text: str | None, ctx: Context) -> str:
+        tomlkit = library("tomlkit")
         doc = _parse(text or "", str(self.path(ctx)))
         # Assign only what differs: tomlkit re-renders an assigned value, so an already
         # connected file comes back byte for byte.
@@ -81,7 +80,8 @@ class Codex(Tool):
             for key, value in wanted.items():
                 table[key] = value
             providers[PROVIDER] = table
-        return tomlkit.dumps(doc)
+        text_out: str = tomlkit.dumps(doc)
+        return text_out
 
     def revert(self, text: str, before: str | None) -> str | None:
         doc = _parse(text, "config.toml")
@@ -103,7 +103,7 @@ class Codex(Tool):
                 del providers[PROVIDER]
             if not providers and "model_providers" not in prev:
                 del doc["model_providers"]
-        out = tomlkit.dumps(doc)
+        out: str = library("tomlkit").dumps(doc)
         return None if before is None and not out.strip() else out
 
     def snippets(self, ctx: Context) -> list[Snippet]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
 from aoa_desktop.connect import yamlfile
 from aoa_desktop.connect.base import ConnectError, Context, Snippet, Tool
 from aoa_proxy.i18n import _
@@ -45,19 +43,19 @@ class Continue(Tool):
         folder = ctx.env.get("CONTINUE_GLOBAL_DIR", "").strip()
         return (Path(folder) if folder else ctx.home / ".continue") / "config.yaml"
 
-    def _doc(self, text: str | None, path: str) -> CommentedMap:
+    def _doc(self, text: str | None, path: str) -> Any:
         data = yamlfile.load(text, path)
         if data is None:
-            return CommentedMap(NEW_FILE)
-        if not isinstance(data, CommentedMap):
+            return yamlfile.new_map(NEW_FILE)
+        if not isinstance(data, dict):
             raise ConnectError(_("{path} should hold a YAML mapping.").format(path=path))
         return data
 
     def apply(self, text: str | None, ctx: Context) -> str:
         doc = self._doc(text, str(self.path(ctx)))
         models = doc.get("models")
-        if not isinstance(models, CommentedSeq):
-            models = doc["models"] = CommentedSeq()
+        if not isinstance(models, list):
+            models = doc["models"] = yamlfile.new_seq()
         changed = yamlfile.merge(models, _entries(ctx), "name", _ours)
         if text is not None and not changed:
             return text
@@ -67,7 +65,7 @@ class Continue(Tool):
         doc = self._doc(text, "config.yaml")
         prev = yamlfile.load(before, "config.yaml")
         models = doc.get("models")
-        if isinstance(models, CommentedSeq):
+        if isinstance(models, list):
             old = prev.get("models") if isinstance(prev, dict) else None
             yamlfile.unmerge(models, old, "name", _ours)
             if not models and not (isinstance(prev, dict) and "models" in prev):

@@ -10,8 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedSeq
-
 from aoa_desktop.connect import yamlfile
 from aoa_desktop.connect.base import ConnectError, Context, Snippet, Tool
 from aoa_proxy.i18n import _
@@ -39,8 +37,8 @@ def _entries(ctx: Context) -> list[dict[str, Any]]:
     return entries
 
 
-def _items(data: Any, path: str) -> CommentedSeq:
-    if not isinstance(data, CommentedSeq):
+def _items(data: Any, path: str) -> list[Any]:
+    if not isinstance(data, list):
         raise ConnectError(_("{path} should hold a list of models.").format(path=path))
     return data
 
@@ -64,7 +62,7 @@ class Llm(Tool):
 
     def apply(self, text: str | None, ctx: Context) -> str:
         data = yamlfile.load(text, str(self.path(ctx)))
-        items = CommentedSeq() if data is None else _items(data, str(self.path(ctx)))
+        items = yamlfile.new_seq() if data is None else _items(data, str(self.path(ctx)))
         changed = yamlfile.merge(items, _entries(ctx), "model_id", _ours)
         if text is not None and not changed:
             return text

@@ -7,16 +7,12 @@ import io
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
-
-from aoa_desktop.connect.base import ConnectError
+from aoa_desktop.connect.base import ConnectError, library
 from aoa_proxy.i18n import _
 
 
-def _yaml(top_list: bool = False) -> YAML:
-    yaml = YAML()  # round-trip
+def _yaml(top_list: bool = False) -> Any:
+    yaml = library("ruamel.yaml").YAML()  # round-trip
     yaml.preserve_quotes = True
     # A list at the top (llm's file) starts at column 0; a nested one (Continue's `models:`)
     # is indented under its key, as both tools' docs write them.
@@ -33,7 +29,7 @@ def load(text: str | None, path: str) -> Any:
         return None
     try:
         return _yaml().load(text)
-    except YAMLError as exc:
+    except library("ruamel.yaml.error").YAMLError as exc:
         raise ConnectError(
             _("{path} is not valid YAML ({error}); fix or move it, then connect again.").format(
                 path=path, error=exc
@@ -47,8 +43,17 @@ def dump(data: Any) -> str:
     return out.getvalue()
 
 
+def new_map(data: Any = ()) -> Any:
+    """An empty (or filled) mapping that keeps comments when dumped."""
+    return library("ruamel.yaml.comments").CommentedMap(data)
+
+
+def new_seq() -> Any:
+    return library("ruamel.yaml.comments").CommentedSeq()
+
+
 def merge(
-    items: CommentedSeq, wanted: Sequence[dict[str, Any]], ident: str, ours: Callable[[Any], bool]
+    items: list[Any], wanted: Sequence[dict[str, Any]], ident: str, ours: Callable[[Any], bool]
 ) -> bool:
     """Make `items` hold exactly `wanted` among aoa's entries (matched on `ident`); the
     person's own entries keep their place. True if anything changed."""
@@ -58,11 +63,11 @@ def merge(
     keep = [e for e in items if not (isinstance(e, dict) and ours(e.get(ident)))]
     items.clear()
     items.extend(keep)
-    items.extend(CommentedMap(w) for w in wanted)
+    items.extend(new_map(w) for w in wanted)
     return True
 
 
-def unmerge(items: CommentedSeq, before: Any, ident: str, ours: Callable[[Any], bool]) -> None:
+def unmerge(items: list[Any], before: Any, ident: str, ours: Callable[[Any], bool]) -> None:
     """Drop aoa's entries from `items`; entries `before` held under the same ids come back."""
     keep = [e for e in items if not (isinstance(e, dict) and ours(e.get(ident)))]
     items.clear()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -316,3 +317,15 @@ def test_status_says_installed_when_the_command_is_on_path(
     ctx = Context(base_url="http://127.0.0.1:8080", home=home, env={"PATH": str(bin_dir)})
     assert conns.status("claude-code", ctx)["installed"]
     assert not conns.status("llm", ctx)["installed"]
+
+
+@pytest.mark.parametrize(("name", "module"), [("codex", "tomlkit"), ("llm", "ruamel.yaml")])
+def test_without_the_desktop_extra_connect_names_the_fix(
+    name: str, module: str, home: Path, conns: Connections, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain `pip install aoa` lacks tomlkit/ruamel.yaml: the page still works, and Connect
+    says what to install instead of failing with a traceback."""
+    monkeypatch.setitem(sys.modules, module, None)  # import now raises ImportError
+    with pytest.raises(ConnectError, match=r"aoa\[desktop\]"):
+        conns.connect(name, make_ctx(home))
+    assert not TOOLS[name].path(make_ctx(home)).exists()
