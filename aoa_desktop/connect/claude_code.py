@@ -9,6 +9,7 @@ Anthropic key to aoa), so it is set aside while connected and comes back on disc
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any, Final
 
@@ -93,7 +94,7 @@ class ClaudeCode(Tool):
         return _dump(data)
 
     def snippets(self, ctx: Context) -> list[Snippet]:
-        exports = "\n".join(f"export {k}={v}" for k, v in wanted_env(ctx).items())
+        exports = "\n".join(f"export {k}={shlex.quote(v)}" for k, v in wanted_env(ctx).items())
         return [
             Snippet("~/.claude/settings.json", "json", _dump({"env": wanted_env(ctx)})),
             Snippet(_("or in the shell"), "bash", exports + "\nclaude\n"),
