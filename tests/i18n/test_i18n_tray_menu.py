@@ -32,6 +32,7 @@ def test_tray_menu_is_chinese_under_zh_cn() -> None:
         "默认服务商",
         "已启用的服务商",
         "设置…",
+        "连接工具",
         "打开日志文件夹",
         "登录时启动",
         "暂停服务",

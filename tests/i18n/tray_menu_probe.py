@@ -76,7 +76,7 @@ def main(language: str) -> None:
 
     set_language(language)
     menu = Tray(_Actions(), "dummy")._menu(pystray)
-    default_menu, enabled_menu = (item.submenu for item in menu.items if item.submenu)
+    default_menu, enabled_menu = [item.submenu for item in menu.items if item.submenu][:2]
     out = {
         "menu": _texts(menu),
         "defaults": _texts(default_menu),
