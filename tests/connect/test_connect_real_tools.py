@@ -3,8 +3,9 @@ where aoa is or what its access token is (HOME is a fresh folder, no variable is
 they answer through aoa from a fake upstream. Disconnect then leaves their files as they were.
 
 Both come from npm, cached (tests/responses_clients/test_codex_cli.py,
-tests/anthropic/test_claude_code.py); the tests skip, with the reason, when npm cannot install
-them. Anything they try beyond loopback goes to a port where nobody listens.
+tests/anthropic/test_claude_code.py); `llm` comes from PyPI into its own cached venv
+(AOA_LLM_CACHE, default <tmp>/aoa-test-llm). The tests skip, with the reason, when they cannot
+be installed. Anything they try beyond loopback goes to a port where nobody listens.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +33,8 @@ from tests.responses_clients.test_codex_cli import (  # noqa: F401 (codex_bin: f
 )
 
 TOKEN = "tool-access-token-5c1d"
+LLM_CACHE = Path(os.environ.get("AOA_LLM_CACHE") or Path(tempfile.gettempdir()) / "aoa-test-llm")
+LLM_VERSION = "0.36"
 NOWHERE = {
     "HTTPS_PROXY": "http://127.0.0.1:9",
     "HTTP_PROXY": "http://127.0.0.1:9",
@@ -142,3 +148,65 @@ async def test_claude_print_mode_works_after_connect(
     assert "connected claude says hi" in out.decode()
     models = {r.json["model"] for r in upstream.received if r.method == "POST"}
     assert models and models <= {"gpt-4o", "gpt-4o-mini"}
+
+
+@pytest.fixture(scope="session")
+def llm_bin() -> Path:
+    """Simon Willison's `llm` in a venv of its own (its dependencies stay out of aoa's)."""
+    binary = LLM_CACHE / ("Scripts" if sys.platform == "win32" else "bin") / "llm"
+    if binary.exists():
+        return binary
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(LLM_CACHE)], check=True, timeout=120)
+        pip = binary.with_name("pip")
+        done = subprocess.run(
+            [str(pip), "install", "-q", f"llm=={LLM_VERSION}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"could not install llm: {exc}")
+    if done.returncode != 0 or not binary.exists():
+        pytest.skip(f"pip install llm failed: {done.stderr.strip()[-300:]}")
+    return binary
+
+
+async def test_llm_prompt_works_after_connect(
+    llm_bin: Path, upstream: FakeUpstream, start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    async def fixed(request: web.Request, rec: Received) -> web.StreamResponse:
+        if rec.json.get("stream"):
+            return await sse(request, chat_chunks(["connected llm says hi"], usage=True))
+        return web.json_response(chat_completion("connected llm says hi"))
+
+    upstream.responder = fixed
+    env = {
+        "AOA_TYPE": "openai",
+        "OPENAI_ENDPOINT": upstream.url + "/v1",
+        "OPENAI_API_KEY": "server-upstream-key",
+        "OPENAI_MODEL": "gpt-4o",
+        "OPENAI_MODEL_ALIAS": "gpt-4:fake-model-x",
+        "AOA_ACCESS_TOKEN": TOKEN,
+    }
+    gw = await start_gateway(env)
+    home = _home(tmp_path)
+    _connect("llm", env, gw.server.port or 0, home, tmp_path / "aoa")
+    run_env = {"HOME": str(home), "PATH": os.environ.get("PATH", ""), **NOWHERE}
+    for model, upstream_model in (("aoa", "gpt-4o"), ("aoa/gpt-4", "fake-model-x")):
+        proc = await asyncio.create_subprocess_exec(
+            str(llm_bin),
+            "-m",
+            model,
+            "say hi",
+            cwd=tmp_path / "work",
+            env=run_env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == 0, err.decode()[-2000:]
+        assert "connected llm says hi" in out.decode()
+        assert upstream.received[-1].json["model"] == upstream_model
