@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from aoa_desktop.connect.base import ConnectError, Context, Tool
+from aoa_desktop.connect.base import PLACEHOLDER, ConnectError, Context, Tool
 from aoa_proxy.i18n import _
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,33 @@ def _backup(path: Path, clock: Callable[[], float]) -> Path:
         target = path.with_name(f"{path.name}.aoa-backup-{stamp}-{n}")
     shutil.copy2(path, target)  # keeps the mode: a 0600 file stays private
     return target
+
+
+# `name = "value"` (TOML), `"name": "value"` (JSON), `name: value` (YAML) where the name says
+# it holds a secret: the preview shows such values as ****abcd, whatever file they come from.
+_SECRET_VALUE: Final = re.compile(
+    r"""(?ix)
+    (?P<name>["']?[\w.-]*(?:key|token|secret|password|passwd|auth)[\w.-]*["']?\s*[:=]\s*)
+    (?P<quote>["']?)(?P<value>[^"'\s,}#][^"'\n,}#]*?)(?P=quote)(?P<end>\s*(?:[,}#].*)?)$"""
+)
+
+
+_NOT_SECRET: Final = re.compile(r"(?i)(name|count|env|env_key|_id|helper)[\"']?\s*[:=]\s*$")
+
+
+def _redact(line: str) -> str:
+    def masked(m: re.Match[str]) -> str:
+        value = m["value"]
+        prefix = "Bearer " if value.startswith("Bearer ") else ""
+        value = value[len(prefix) :]
+        if value.startswith("****") or value == PLACEHOLDER or value.isdigit():
+            return m[0]
+        if _NOT_SECRET.search(m["name"]):  # api_key_name, env_key: names, not secrets
+            return m[0]
+        shown = "****" + value[-4:] if len(value) >= 12 else "****"
+        return f"{m['name']}{m['quote']}{prefix}{shown}{m['quote']}{m['end']}"
+
+    return _SECRET_VALUE.sub(masked, line)
 
 
 def diff(path: Path, old: str | None, new: str | None) -> str:
@@ -129,6 +157,8 @@ class Connections:
         shown = diff(path, text, new)
         if ctx.token:  # the page never gets the token itself
             shown = shown.replace(ctx.token, ctx.masked().token)
+        # Nor another secret the file holds (a real Anthropic key set aside, say).
+        shown = "".join(_redact(line) + "\n" for line in shown.splitlines())
         return {"path": str(path), "diff": shown, "change": new != text}
 
     # ------------------------------------------------------------------ writing

@@ -30,9 +30,15 @@ def load(text: str | None, path: str) -> Any:
     try:
         return _yaml().load(text)
     except library("ruamel.yaml.error").YAMLError as exc:
+        # ruamel's own message quotes the offending lines, which may hold a key: name the
+        # problem and the line only.
+        mark = getattr(exc, "problem_mark", None)
+        error = getattr(exc, "problem", None) or type(exc).__name__
+        if mark is not None:
+            error += f", line {mark.line + 1}"
         raise ConnectError(
             _("{path} is not valid YAML ({error}); fix or move it, then connect again.").format(
-                path=path, error=exc
+                path=path, error=error
             )
         ) from exc
 

@@ -160,7 +160,17 @@ def test_preview_shows_the_change_with_the_token_masked(
     assert TOKEN not in preview["diff"]
     assert "****9f3e" in preview["diff"]
     assert "+" in preview["diff"] and "127.0.0.1:8080" in preview["diff"]
+    assert "real-upstream-key" not in preview["diff"]  # Claude's own key, set aside: masked
     assert path.read_text() == SAMPLES[name]  # a preview writes nothing
+
+
+def test_preview_masks_other_secrets_near_the_change(home: Path, conns: Connections) -> None:
+    ctx = make_ctx(home)
+    path = TOOLS["codex"].path(ctx)
+    put(path, 'model = "o3"\n[model_providers.x]\nexperimental_bearer_token = "sk-other-1234"\n')
+    shown = conns.preview("codex", ctx)["diff"]
+    assert "sk-other-1234" not in shown
+    assert 'experimental_bearer_token = "****1234"' in shown
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
@@ -329,3 +339,14 @@ def test_without_the_desktop_extra_connect_names_the_fix(
     with pytest.raises(ConnectError, match=r"aoa\[desktop\]"):
         conns.connect(name, make_ctx(home))
     assert not TOOLS[name].path(make_ctx(home)).exists()
+
+
+def test_a_broken_yaml_file_is_named_without_quoting_its_lines(
+    home: Path, conns: Connections
+) -> None:
+    ctx = make_ctx(home)
+    path = TOOLS["continue"].path(ctx)
+    put(path, "models:\n  - apiKey: sk-secret-in-yaml\n    name: [\n")
+    problem = conns.status("continue", ctx)["problem"]
+    assert str(path) in problem and "line" in problem
+    assert "sk-secret-in-yaml" not in problem
