@@ -26,6 +26,7 @@ TOOLS: Final[Mapping[str, Tool]] = {t.name: t for t in (Codex(), ClaudeCode(), L
 GUIDES: Final[Mapping[str, Guide]] = {
     g.name: g for g in (OpenWebUI(), CherryStudio(), Python(), JavaScript(), Curl())
 }
+FALLBACK_MODEL: Final = "gpt-4o"
 # Claude Code's own names for its tiers, to see whether a wildcard alias already covers them.
 _CLAUDE_NAMES: Final = {
     "opus": "claude-opus-4-8",
@@ -103,7 +104,9 @@ def context_for(
     name = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     name = f"[{name}]" if ":" in name else name
     models = _models(settings)
-    model = settings.active.model or (models[0] if models else "")
+    # A tool needs some model name; with none configured anywhere, the one aoa's docs use
+    # (the preview shows it, and the person can change it in the tool).
+    model = settings.active.model or (models[0] if models else FALLBACK_MODEL)
     return Context(
         base_url=f"http://{name}:{port}",
         token=settings.access_token,

@@ -350,3 +350,44 @@ def test_a_broken_yaml_file_is_named_without_quoting_its_lines(
     problem = conns.status("continue", ctx)["problem"]
     assert str(path) in problem and "line" in problem
     assert "sk-secret-in-yaml" not in problem
+
+
+def test_context_names_the_routed_models_and_never_an_upstream_key(home: Path) -> None:
+    from aoa_desktop.connect import context_for
+    from aoa_proxy.config import load_settings
+
+    settings = load_settings(
+        {
+            "AOA_TYPE": "gemini",
+            "AOA_PROVIDERS": "gemini,azure",
+            "GEMINI_API_KEY": "AIza-upstream-secret-1",
+            "GEMINI_MODEL": "gemini-2.5-pro",
+            "GEMINI_MODEL_ALIAS": "claude-*haiku*:gemini-2.5-flash,big-opus:gemini-2.5-pro",
+            "AZURE_ENDPOINT": "https://x.openai.azure.com",
+            "AZURE_API_KEY": "az-upstream-secret-2",
+            "AZURE_MODEL": "my-gpt4",
+            "AZURE_MODEL_ALIAS": "gpt-4:my-gpt4",
+            "AOA_HOST": "0.0.0.0",
+            "AOA_ACCESS_TOKEN": TOKEN,
+        }
+    )
+    ctx = context_for(settings, ("0.0.0.0", 9000), home=home, env={})
+    assert ctx.base_url == "http://127.0.0.1:9000"
+    assert ctx.model == "gemini-2.5-pro"
+    assert ctx.models == ("big-opus", "gpt-4", "gemini/gemini-2.5-pro", "azure/my-gpt4")
+    # opus: the literal alias; haiku: a wildcard already catches Claude's name; sonnet: default
+    assert dict(ctx.tiers) == {"opus": "big-opus", "sonnet": "gemini-2.5-pro"}
+    for tool in TOOLS.values():
+        text = tool.apply(None, ctx) + "".join(s.text for s in tool.snippets(ctx))
+        assert "upstream-secret" not in text
+        assert TOKEN in text
+
+
+def test_context_without_any_model_still_names_one(home: Path) -> None:
+    from aoa_desktop.connect import context_for
+    from aoa_proxy.config import load_settings
+
+    settings = load_settings({"AOA_TYPE": "openai", "OPENAI_ENDPOINT": "http://127.0.0.1:1/v1"})
+    ctx = context_for(settings, None, home=home, env={})
+    assert ctx.model == "gpt-4o" and ctx.token == ""
+    assert yaml.safe_load(TOOLS["llm"].apply(None, ctx))[0]["model_name"] == "gpt-4o"
