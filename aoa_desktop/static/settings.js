@@ -208,6 +208,7 @@ async function keyAction(name, body, box) {
       const fresh = name === "access-token" ? $("#token-key") : $(".panel[data-name='" + name + "'] .key");
       if (fresh) result = $(".key-result", fresh);
     }
+    if (answer.ok && name === "access-token") loadConnect(null); // snippets name the token
     if (answer.ok) {
       const added = body.key && $$(".pool-key", result.parentNode).length > 1;
       result.textContent = body.delete ? t("key_deleted") : added ? t("key_added") : t("key_saved");
@@ -508,6 +509,7 @@ async function save() {
         el("a", { href: answer.moved.url, textContent: t("moved_link") }));
     } else {
       status(t("saved"), "ok");
+      loadConnect(null); // a new model, alias or token changes what tools get
     }
     return true;
   } catch (err) {

@@ -125,3 +125,33 @@ async def test_connect_api_refuses_other_pages_and_missing_sessions(
     names = [t["name"] for t in overview["tools"]]
     assert names[:4] == ["codex", "claude-code", "llm", "continue"]
     assert {"open-webui", "cherry-studio", "python", "javascript", "curl"} <= set(names)
+
+
+async def test_a_new_access_token_shows_old_settings_and_reconnect_updates(
+    browser: Any, launcher: Launcher, config_dir: Path, home: Path, real_keys: KeyStore
+) -> None:
+    env = {"HOME": str(home), "PATH": ""}  # no token yet
+    desktop = await launcher.launch(config_dir, real_keys, env)
+    config = home / ".codex" / "config.toml"
+    page = await (await browser.new_context()).new_page()
+    await page.goto(desktop.entry_url() + "#connect=codex")
+    await page.wait_for_selector("body[data-ready='true']")
+    await page.click("#connect-panel .connect-preview")
+    assert "experimental_bearer_token" not in await page.inner_text("#connect-panel pre.diff")
+    await page.click("#connect-panel .connect-confirm")
+    await page.wait_for_selector("#connect-panel .connect-state[data-state='connected']")
+
+    token = "fresh-page-token-" + os.urandom(6).hex()
+    await page.fill("#token-key input.key-input", token)
+    await page.click("#token-key button:has-text('Store key')")
+    await page.wait_for_selector("#connect-panel .connect-state[data-state='outdated']")
+    await page.click("#connect-panel .connect-preview")
+    diff = await page.inner_text("#connect-panel pre.diff")
+    assert f'+experimental_bearer_token = "****{token[-4:]}"' in diff and token not in diff
+    await page.click("#connect-panel .connect-confirm")
+    await page.wait_for_selector("#connect-panel .connect-state[data-state='connected']")
+    assert f'experimental_bearer_token = "{token}"' in config.read_text()
+
+    await page.click("#connect-panel .connect-disconnect")
+    await page.wait_for_selector("#connect-panel .connect-state[data-state='not-connected']")
+    assert config.read_text() == CODEX
