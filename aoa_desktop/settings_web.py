@@ -7,7 +7,9 @@ takes into memory and sends as the X-Aoa-Session header on every API call. No co
 ignore ports, so every other server on 127.0.0.1 would receive it. Every change also needs our
 own Origin (CSRF) and a JSON body; reads from another origin are refused, and these routes never
 carry CORS headers, so no other web page can read or change anything. No response ever contains a
-stored key: only whether one is set and at most its last 4 characters.
+stored key: only whether one is set and at most its last 4 characters. The one exception is the
+access token (what every client of this gateway holds, never a provider's key) inside a snippet
+that Connect a tool's Copy button asks for (a POST, like every change: connect/page.py).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from aoa_desktop.connect.base import PLACEHOLDER, ConnectError, Context, Tool
+from aoa_desktop.private import private_dir
 from aoa_proxy.i18n import _
 
 log = logging.getLogger(__name__)
@@ -248,4 +249,5 @@ class Connections:
 
     def _save(self, record: Mapping[str, Any]) -> None:
         text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        private_dir(self._record.parent)  # aoa's config folder: 0700, as the settings keep it
         _write(self._record, text.encode("utf-8"), 0o600)

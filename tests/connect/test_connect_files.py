@@ -391,3 +391,17 @@ def test_context_without_any_model_still_names_one(home: Path) -> None:
     ctx = context_for(settings, None, home=home, env={})
     assert ctx.model == "gpt-4o" and ctx.token == ""
     assert yaml.safe_load(TOOLS["llm"].apply(None, ctx))[0]["model_name"] == "gpt-4o"
+
+
+def test_the_record_is_private_and_holds_no_token(
+    home: Path, conns: Connections, tmp_path: Path
+) -> None:
+    ctx = make_ctx(home)
+    put(TOOLS["claude-code"].path(ctx), SAMPLES["claude-code"])
+    conns.connect("claude-code", ctx)
+    record = tmp_path / "aoa" / "connections.json"
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    assert stat.S_IMODE(record.parent.stat().st_mode) == 0o700
+    text = record.read_text()
+    assert TOKEN not in text and "sk-ant-real-upstream-key" not in text
+    assert set(json.loads(text)["claude-code"]) == {"path", "backup", "written"}
