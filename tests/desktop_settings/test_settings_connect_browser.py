@@ -93,7 +93,7 @@ async def test_copy_puts_the_snippet_with_the_real_token_on_the_clipboard(
     assert f"http://127.0.0.1:{desktop.port}/v1/chat/completions" in shown
     assert "Bearer ****77ab" in shown and TOKEN not in shown
     await page.click("#connect-panel .snippet-copy")
-    await page.wait_for_function("document.querySelector('.snippet-copy').textContent === 'Copied'")
+    await page.wait_for_selector("#connect-panel .snippet-copy:text-is('Copied')")
     copied = await page.evaluate("navigator.clipboard.readText()")
     assert f"Authorization: Bearer {TOKEN}" in copied
     await context.close()
