@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 from aoa_desktop import enabling
+from aoa_desktop.connect import TOOLS, Connections, Context, context_for
 from aoa_desktop.connection_check import check_connection
 from aoa_desktop.fields import Fields, page_value
 from aoa_desktop.keys import (
@@ -83,6 +84,8 @@ class Controller:
         self._autostart = autostart
         self._launch_command = list(launch_command) if launch_command else None
         self._lock = threading.RLock()
+        # Other tools' files (Connect a tool); its record lives beside the stored settings.
+        self.connections = Connections(config_dir, TOOLS)
         self._chosen: str | None = None  # provider picked in the tray this session
         self._data = self.store.load()
         self._keys = {
@@ -125,6 +128,13 @@ class Controller:
                     login = self._keys.get(proxy_login_name(provider), "")
                     values["proxy"] = mask_login(join_login(values["proxy"], login))
             return data
+
+    def connect_context(self) -> Context:
+        """The gateway as other tools reach it: where it listens now, the access token."""
+        home = self.env.get("HOME", "").strip()
+        return context_for(
+            self.settings, self.address, home=Path(home) if home else None, env=self.env
+        )
 
     def key_status(self, name: str) -> dict[str, Any]:
         """Whether a key is set and where from; at most its last 4 characters, never the key.

@@ -7,7 +7,9 @@ takes into memory and sends as the X-Aoa-Session header on every API call. No co
 ignore ports, so every other server on 127.0.0.1 would receive it. Every change also needs our
 own Origin (CSRF) and a JSON body; reads from another origin are refused, and these routes never
 carry CORS headers, so no other web page can read or change anything. No response ever contains a
-stored key: only whether one is set and at most its last 4 characters.
+stored key: only whether one is set and at most its last 4 characters. The one exception is the
+access token (what every client of this gateway holds, never a provider's key) inside a snippet
+that Connect a tool's Copy button asks for (a POST, like every change: connect/page.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from aoa_desktop.connect import GUIDES, TOOLS, ConnectError
+from aoa_desktop.connect import page as connect_page
 from aoa_desktop.controller import Confirmation, Controller
 from aoa_desktop.keys import ACCESS_TOKEN
 from aoa_desktop.settings_session import SessionBook
@@ -114,6 +118,9 @@ def add_settings_routes(
     r.add_post(PREFIX + "/api/test", _guard(_test, change=True))
     r.add_post(PREFIX + "/api/signin", _guard(_signin, change=True))
     add_usage_routes(app, PREFIX, _guard, lambda request: request.app[CONTROLLER].runtime)
+    r.add_get(PREFIX + "/api/connect", _guard(_connect_overview))
+    for action in ("preview", "apply", "disconnect", "snippet"):
+        r.add_post(PREFIX + "/api/connect/" + action, _guard(_connect_action, change=True))
     app.on_response_prepare.append(_strip_cors)
     app.on_shutdown.append(_end_streams)
 
@@ -311,6 +318,49 @@ async def _signin(request: web.Request) -> web.StreamResponse:
         problem = signin.start(controller.settings.provider_settings(SIGNIN_PROVIDER))
     problems = [problem] if problem else []
     return web.json_response({"ok": not problems, "problems": problems, "state": state(controller)})
+
+
+async def _connect_overview(request: web.Request) -> web.StreamResponse:
+    controller = request.app[CONTROLLER]
+    ctx = controller.connect_context()
+    return web.json_response(
+        await asyncio.to_thread(connect_page.overview, controller.connections, ctx)
+    )
+
+
+async def _connect_action(request: web.Request) -> web.StreamResponse:
+    """Preview, apply (Connect), disconnect, or one snippet's text for the clipboard.
+
+    Writing another program's file always follows a preview the person saw: the page sends
+    Connect only from the preview's confirm button.
+    """
+    controller = request.app[CONTROLLER]
+    action = request.path.rsplit("/", 1)[-1]
+    body = await _json_body(request)
+    name = body.get("name") if isinstance(body, dict) else None
+    known = TOOLS if action != "snippet" else {**TOOLS, **GUIDES}
+    if not isinstance(name, str) or name not in known:
+        return _refuse(400, _("Send a JSON object with a known tool name."))
+    ctx = controller.connect_context()
+    conns = controller.connections
+    if action == "snippet":
+        index = body.get("index") if isinstance(body, dict) else None
+        text = connect_page.snippet_text(ctx, name, index if isinstance(index, int) else -1)
+        if text is None:
+            return _refuse(404, _("Not found"))
+        return web.json_response({"text": text})
+    try:
+        if action == "preview":
+            result = await asyncio.to_thread(conns.preview, name, ctx)
+        elif action == "apply":
+            result = await asyncio.to_thread(conns.connect, name, ctx)
+        else:
+            result = await asyncio.to_thread(conns.disconnect, name, ctx)
+    except (ConnectError, OSError) as exc:
+        log.warning("connect %s: %s failed: %s", name, action, exc)
+        return web.json_response({"ok": False, "problem": str(exc)})
+    status = await asyncio.to_thread(conns.status, name, ctx)
+    return web.json_response({"ok": True, **result, "status": status})
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
@@ -684,4 +734,28 @@ def page_strings() -> dict[str, str]:
         "client_secret": _("Client secret"),
         "scope": _("Entra ID scope"),
         **usage_strings(),
+        "connect": _("Connect a tool"),
+        "connect_help": _(
+            "Point the programs you use at aoa. Only this address and the access token go into "
+            "their settings, never a provider's key. aoa shows the change first, keeps a backup "
+            "of the file, and Disconnect puts it back."
+        ),
+        "connect_installed": _("installed"),
+        "connect_not_installed": _("not found on this computer"),
+        "connect_connected": _("connected"),
+        "connect_outdated": _("connected with old settings: connect again"),
+        "connect_not_connected": _("not connected"),
+        "connect_preview": _("Connect…"),
+        "connect_preview_help": _("This change will be written to {path}:"),
+        "connect_confirm": _("Write this change"),
+        "connect_cancel": _("Cancel"),
+        "connect_nothing": _("Already connected: nothing to change."),
+        "connect_done": _("Connected."),
+        "connect_backup": _("The old file is kept as {path}."),
+        "connect_disconnect": _("Disconnect"),
+        "connect_disconnected": _("Disconnected: the file is back as it was."),
+        "connect_paste": _(
+            "Or paste this yourself (the access token shows as ****; Copy "
+            "puts the real one on the clipboard):"
+        ),
     }

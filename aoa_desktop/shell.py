@@ -555,8 +555,18 @@ class Shell:
             self.open_settings()
         self.refresh()
 
-    def open_settings(self) -> None:
+    def connect_tools(self) -> list[tuple[str, str]]:
+        from aoa_desktop.connect import GUIDES, TOOLS, label
+
+        return [(n, label(n)) for n in (*TOOLS, *GUIDES)]
+
+    def open_connect(self, name: str) -> None:
+        self.open_settings(f"#connect={name}")
+
+    def open_settings(self, fragment: str = "") -> None:
         url = self.settings_url()
+        if url is not None:
+            url += fragment  # read by the page's script, never sent to the server
         if url is None:
             if self._tray is not None:
                 self._tray.notify(self.state()[1] or _("the gateway is not running"))

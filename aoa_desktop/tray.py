@@ -50,6 +50,8 @@ class TrayActions(Protocol):
     def is_configured(self, name: str) -> bool: ...
     def choose_provider(self, name: str) -> None: ...
     def open_settings(self) -> None: ...
+    def connect_tools(self) -> Sequence[tuple[str, str]]: ...  # (name, label), Connect a tool
+    def open_connect(self, name: str) -> None: ...  # the settings page on that tool
     def open_log_folder(self) -> None: ...
     def autostart_enabled(self) -> bool: ...
     def set_autostart(self, on: bool) -> None: ...
@@ -284,6 +286,9 @@ class Tray:
                 visible=lambda _item: bool(a.cooling(name)),
             )
 
+        def connect_item(name: str, label: str) -> Any:
+            return Item(label, lambda _icon, _item: a.open_connect(name))
+
         return Menu(
             Item(
                 lambda _item: a.base_url(),
@@ -307,6 +312,11 @@ class Tray:
                 Menu(lambda: [enabled_item(n, lbl) for n, lbl in a.providers()]),
             ),
             Item(lambda _item: _("Settings…"), lambda _icon, _item: a.open_settings()),
+            # Preview and confirmation happen on the page: a menu click never writes a file.
+            Item(
+                lambda _item: _("Connect a tool"),
+                Menu(lambda: [connect_item(n, lbl) for n, lbl in a.connect_tools()]),
+            ),
             Item(lambda _item: _("Open log folder"), lambda _icon, _item: a.open_log_folder()),
             Item(
                 lambda _item: _("Start at login"),

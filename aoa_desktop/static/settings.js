@@ -3,6 +3,8 @@
 "use strict";
 
 const API = "/settings/api/";
+// The tray's "Connect a tool" opens the page as /settings?code=...#connect=<tool>.
+const FOCUS_TOOL = (/^#connect=([a-z0-9-]+)$/.exec(location.hash) || [])[1] || null;
 // This page's session: handed over once in a <meta> tag, then kept in memory only and sent as a
 // header (never a cookie, which every other server on 127.0.0.1 would receive too).
 const SESSION = (() => {
@@ -209,6 +211,7 @@ async function keyAction(name, body, box) {
         : $("[data-entry='" + name + "']") || $(".panel[data-name='" + name + "'] .key");
       if (fresh) result = $("." + kind + "-result", fresh);
     }
+    if (answer.ok && name === "access-token") loadConnect(null); // snippets name the token
     if (answer.ok) {
       const added = body.key && $$(".pool-key", result.parentNode).length > 1;
       result.textContent = body.delete ? t("key_deleted") : added ? t("key_added") : t("key_saved");
@@ -579,6 +582,7 @@ async function save() {
         el("a", { href: answer.moved.url, textContent: t("moved_link") }));
     } else {
       status(t("saved"), "ok");
+      loadConnect(null); // a new model, alias or token changes what tools get
     }
     return true;
   } catch (err) {
@@ -670,6 +674,128 @@ function refreshSoon() {
   }, 250);
 }
 
+// --------------------------------------------------------------------------- Connect a tool
+// A tool's file changes only after its preview was shown and confirmed ("Write this change").
+
+let connectTools = [];
+let connectShown = null;
+
+async function loadConnect(focus) {
+  try { connectTools = (await call("connect")).tools; } catch (err) { return; }
+  const nav = $("#connect-tabs");
+  nav.replaceChildren();
+  for (const tool of connectTools) {
+    const tab = el("button", { type: "button", class: "tab", role: "tab", textContent: tool.label });
+    tab.dataset.tool = tool.name;
+    tab.addEventListener("click", () => showTool(tool.name));
+    nav.append(tab);
+  }
+  const wanted = focus && connectTools.some((x) => x.name === focus) ? focus : null;
+  showTool(wanted || connectShown || connectTools[0].name);
+  if (wanted) $("#connect").scrollIntoView({ block: "start" });
+}
+
+function showTool(name) {
+  connectShown = name;
+  for (const tab of $$("#connect-tabs .tab")) {
+    tab.setAttribute("aria-selected", String(tab.dataset.tool === name));
+  }
+  const tool = connectTools.find((x) => x.name === name);
+  const panel = $("#connect-panel");
+  panel.replaceChildren();
+  panel.dataset.tool = name;
+  if (tool.file) panel.append(toolStatus(tool), toolActions(tool));
+  if (tool.snippets.length) {
+    if (tool.file) panel.append(el("p", { class: "muted", textContent: t("connect_paste") }));
+    tool.snippets.forEach((snip, index) => panel.append(...snippetBox(tool, snip, index)));
+  }
+}
+
+function toolStatus(tool) {
+  const line = el("p", { class: "connect-status" });
+  line.append(el("span", {
+    class: "pill" + (tool.installed ? " ok" : ""),
+    textContent: tool.installed ? t("connect_installed") : t("connect_not_installed"),
+  }));
+  let word = "connect_not_connected", kind = "";
+  if (tool.connected) { word = "connect_connected"; kind = " ok"; }
+  else if (tool.outdated) { word = "connect_outdated"; kind = " warn"; }
+  const pill = el("span", { class: "pill connect-state" + kind, textContent: t(word) });
+  pill.dataset.state = tool.connected ? "connected" : tool.outdated ? "outdated" : "not-connected";
+  line.append(pill, el("code", { textContent: tool.path }));
+  if (tool.problem) line.append(el("span", { class: "bad-status", textContent: tool.problem }));
+  return line;
+}
+
+function toolActions(tool) {
+  const box = el("div");
+  const row = el("div", { class: "connect-actions" });
+  const preview = el("button", { type: "button", class: "connect-preview", textContent: t("connect_preview") });
+  const off = el("button", { type: "button", class: "connect-disconnect danger", textContent: t("connect_disconnect") });
+  off.hidden = !(tool.connected || tool.outdated);
+  const result = el("span", { class: "connect-result", role: "status" });
+  row.append(preview, off, result);
+  const diffBox = el("div", { class: "connect-diff" });
+  box.append(row, diffBox);
+  preview.addEventListener("click", () => previewTool(tool, diffBox, result));
+  off.addEventListener("click", () => act(tool, "disconnect", result, "connect_disconnected"));
+  return box;
+}
+
+function diffView(text) {
+  const pre = el("pre", { class: "diff" });
+  for (const line of text.split("\n")) {
+    let kind = "";
+    if (line.startsWith("+") && !line.startsWith("+++")) kind = "add";
+    else if (line.startsWith("-") && !line.startsWith("---")) kind = "del";
+    else if (line.startsWith("@@")) kind = "hunk";
+    pre.append(el("span", { class: kind, textContent: line + "\n" }));
+  }
+  return pre;
+}
+
+async function previewTool(tool, box, result) {
+  box.replaceChildren();
+  result.textContent = "";
+  let data;
+  try { data = await call("connect/preview", { name: tool.name }); }
+  catch (err) { result.className = "connect-result bad-status"; result.textContent = err.message; return; }
+  if (data.ok === false) { result.className = "connect-result bad-status"; result.textContent = data.problem; return; }
+  if (!data.change) { result.className = "connect-result ok"; result.textContent = t("connect_nothing"); return; }
+  const confirm = el("button", { type: "button", class: "primary connect-confirm", textContent: t("connect_confirm") });
+  const cancel = el("button", { type: "button", class: "connect-cancel", textContent: t("connect_cancel") });
+  confirm.addEventListener("click", () => act(tool, "apply", result, "connect_done"));
+  cancel.addEventListener("click", () => box.replaceChildren());
+  box.append(el("p", { class: "muted", textContent: t("connect_preview_help", { path: data.path }) }),
+    diffView(data.diff), el("div", { class: "connect-actions" }, confirm, cancel));
+}
+
+async function act(tool, action, result, done) {
+  for (const b of $$("#connect-panel button")) b.disabled = true;
+  let data;
+  try { data = await call("connect/" + action, { name: tool.name }); }
+  catch (err) { data = { ok: false, problem: err.message }; }
+  if (data.ok) Object.assign(tool, data.status);
+  showTool(tool.name);
+  const line = $("#connect-panel .connect-result");
+  if (!data.ok) { line.className = "connect-result bad-status"; line.textContent = data.problem; return; }
+  line.className = "connect-result ok";
+  line.textContent = t(done) + (data.backup ? " " + t("connect_backup", { path: data.backup }) : "");
+}
+
+function snippetBox(tool, snip, index) {
+  const copy = el("button", { type: "button", class: "small snippet-copy", textContent: t("copy") });
+  copy.addEventListener("click", async () => {
+    try {
+      const data = await call("connect/snippet", { name: tool.name, index });
+      await navigator.clipboard.writeText(data.text);
+      copy.textContent = t("copied");
+    } catch (err) { copy.textContent = err.message; }
+  });
+  const head = el("div", { class: "snippet-head" }, el("span", { textContent: snip.title }), copy);
+  return [head, el("pre", { class: "snippet", textContent: snip.text })];
+}
+
 async function main() {
   try {
     T = await call("strings");
@@ -692,6 +818,7 @@ async function main() {
     catch (err) { /* clipboard blocked: the URL is selectable text anyway */ }
   });
   setInterval(() => tickCooling(), 1000);
+  await loadConnect(FOCUS_TOOL);
   live();
   document.body.dataset.ready = "true";
 }

@@ -2,10 +2,11 @@
 backend, and the menu is driven from outside with xdotool, as a person would.
 
 Menu order (keyboard): URL row, Default provider ▸ (the enabled providers), Enabled providers ▸
-(Azure, Yi, Gemini, OpenAI-compatible, Demo), Settings…, Open log folder, Start at login, Pause
-serving, Quit. In a GTK menu the first Down selects the first row; Up from nothing selects the
-last row (Quit); Right opens a submenu on its first item that can be chosen (the default
-provider's row in "Enabled providers" cannot: the default is always enabled).
+(Azure, Yi, Gemini, OpenAI-compatible, Demo), Settings…, Connect a tool ▸ (Codex CLI, Claude
+Code, ...), Open log folder, Start at login, Pause serving, Quit. In a GTK menu the first Down
+selects the first row; Up from nothing selects the last row (Quit); Right opens a submenu on its
+first item that can be chosen (the default provider's row in "Enabled providers" cannot: the
+default is always enabled).
 """
 
 from __future__ import annotations
@@ -208,28 +209,40 @@ def test_settings_item_opens_the_page(start_tray: Callable[..., tuple[App, Tray]
     assert tray.quit() == 0
 
 
+def test_connect_a_tool_opens_the_page_on_that_tool(
+    start_tray: Callable[..., tuple[App, Tray]],
+) -> None:
+    app, tray = start_tray()
+    tray._pick_in(5, 1)  # Connect a tool ▸ the second tool (Claude Code)
+    url = wait_for("the settings page to be opened", app.opened_urls)[-1]
+    assert url.endswith("#connect=claude-code")
+    status, _type, _body = open_page(url.split("#")[0])
+    assert status == 200
+    assert tray.quit() == 0
+
+
 def test_start_at_login_writes_and_removes_the_autostart_file(
     start_tray: Callable[..., tuple[App, Tray]],
 ) -> None:
     app, tray = start_tray()
     desktop_file = app.home / ".config" / "autostart" / "aoa.desktop"
-    tray.pick(6)
+    tray.pick(7)
     text = wait_for(
         "the autostart file", lambda: desktop_file.read_text() if desktop_file.exists() else ""
     )
     assert f"Exec={sys.executable} -m aoa_desktop" in text
-    tray.pick(6)
+    tray.pick(7)
     wait_for("the autostart file to go", lambda: not desktop_file.exists())
     assert tray.quit() == 0
 
 
 def test_pause_and_resume_serving(start_tray: Callable[..., tuple[App, Tray]]) -> None:
     app, tray = start_tray()
-    tray.pick(7)
+    tray.pick(8)
     wait_for("paused", lambda: (health(app.port) or {}).get("status") == "paused")
     with pytest.raises(Exception, match="paused"):
         chat(app.port)
-    tray.pick(7)  # now "Resume serving"
+    tray.pick(8)  # now "Resume serving"
     wait_for("resumed", lambda: (health(app.port) or {}).get("status") == "ok")
     assert chat(app.port) == "Echo: hi"
     assert tray.quit() == 0

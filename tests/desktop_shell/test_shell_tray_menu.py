@@ -66,6 +66,12 @@ class Actions:
     def open_log_folder(self) -> None:
         self.calls.append(("logs", None))
 
+    def connect_tools(self) -> Sequence[tuple[str, str]]:
+        return [("codex", "Codex CLI"), ("python", "Python")]
+
+    def open_connect(self, name: str) -> None:
+        self.calls.append(("connect", name))
+
     def autostart_enabled(self) -> bool:
         return self.autostart
 
@@ -103,6 +109,7 @@ def test_menu_rows_and_the_default_providers_radio_items(pystray: Any) -> None:
         "Default provider",
         "Enabled providers",
         "Settings…",
+        "Connect a tool",
         "Open log folder",
         "Start at login",
         "Pause serving",
@@ -136,7 +143,7 @@ def test_a_cooling_key_shows_as_a_line_and_in_the_tooltip(pystray: Any) -> None:
     actions = Actions()
     tray = Tray(actions, "dummy")
     menu = tray._menu(pystray)
-    assert len(_rows(menu)) == 8
+    assert len(_rows(menu)) == 9
     actions.resting["gemini"] = "Gemini key ****abcd cooling down until 14:03:12"
     rows = _rows(menu)
     assert rows[1].text == "Gemini key ****abcd cooling down until 14:03:12"
@@ -151,11 +158,13 @@ def test_menu_items_call_the_actions(pystray: Any) -> None:
     icon = pystray.Icon("t")
     list(rows[1].submenu.items)[1](icon)
     list(rows[2].submenu.items)[2](icon)
-    for row in rows[3:]:
+    list(rows[4].submenu.items)[1](icon)
+    for row in [*rows[3:4], *rows[5:]]:
         row(icon)
     assert actions.calls == [
         ("choose", "demo"),
         ("toggle", "demo"),
+        ("connect", "python"),
         ("settings", None),
         ("logs", None),
         ("autostart", True),

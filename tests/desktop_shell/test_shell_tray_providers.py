@@ -95,7 +95,7 @@ def _texts(menu: Any) -> list[str]:
 
 
 def _submenus(menu: Any) -> tuple[Any, Any]:
-    defaults, enabled = (item.submenu for item in menu.items if item.submenu)
+    defaults, enabled = [item.submenu for item in menu.items if item.submenu][:2]
     return defaults, enabled
 
 

@@ -50,6 +50,10 @@ class _Actions:
 
     def choose_provider(self, name: str) -> None: ...
     def open_settings(self) -> None: ...
+    def connect_tools(self) -> Sequence[tuple[str, str]]:
+        return [("codex", "Codex CLI")]
+
+    def open_connect(self, name: str) -> None: ...
     def open_log_folder(self) -> None: ...
     def autostart_enabled(self) -> bool:
         return False
@@ -72,7 +76,7 @@ def main(language: str) -> None:
 
     set_language(language)
     menu = Tray(_Actions(), "dummy")._menu(pystray)
-    default_menu, enabled_menu = (item.submenu for item in menu.items if item.submenu)
+    default_menu, enabled_menu = [item.submenu for item in menu.items if item.submenu][:2]
     out = {
         "menu": _texts(menu),
         "defaults": _texts(default_menu),
