@@ -14,7 +14,7 @@ COPY pyproject.toml README.md ./
 COPY aoa_proxy ./aoa_proxy
 COPY aoa_desktop ./aoa_desktop
 RUN /opt/aoa/bin/pip install . \
- && /opt/aoa/bin/pip uninstall -y pip \
+ && /opt/aoa/bin/pip uninstall -y -q pip setuptools \
  && /opt/aoa/bin/aoa-proxy --version
 
 # ---- final stage: the venv only; no compilers, no pip, no sources ----------------------------

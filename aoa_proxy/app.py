@@ -26,8 +26,8 @@ from aoa_proxy.doors.responses import (
     get_response,
     list_input_items,
 )
-from aoa_proxy.hardening import harden
 from aoa_proxy.drain import DRAIN, Drain, count_inflight
+from aoa_proxy.hardening import harden
 from aoa_proxy.health import health, ready
 from aoa_proxy.middleware import error_response, gateway_middleware
 from aoa_proxy.response_store import ResponseStore

@@ -3,14 +3,11 @@ the process exits 0; with nothing in flight it stops at once, and AOA_SHUTDOWN_G
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,18 +17,7 @@ import pytest
 
 from tests.gated import GatedUpstream
 from tests.packaging.conftest import CLEAN_ENV
-from tests.support import free_port, wait_for
-
-
-def probe(port: int, path: str) -> tuple[int, dict[str, Any]] | None:
-    """(status, JSON body) of GET `path`, or None while nothing answers."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as resp:
-            return int(resp.status), json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
-    except OSError:
-        return None
+from tests.support import free_port, get_json, wait_for
 
 
 @pytest.fixture
@@ -57,7 +43,7 @@ def gateway(upstream: GatedUpstream, **extra: str) -> Iterator[tuple[int, subpro
         [sys.executable, "-m", "aoa_proxy"], env=env, stderr=subprocess.PIPE, text=True
     )
     try:
-        wait_for("/health", lambda: proc.poll() is None and probe(port, "/health"), 20)
+        wait_for("/health", lambda: proc.poll() is None and get_json(port, "/health"), 20)
         yield port, proc
     finally:
         if proc.poll() is None:
@@ -91,14 +77,14 @@ def test_sigterm_mid_stream_flips_readiness_and_lets_the_stream_finish(
     upstream: GatedUpstream, clients: list[openai.OpenAI]
 ) -> None:
     with gateway(upstream) as (port, proc):
-        assert probe(port, "/ready") == (200, {"status": "ready"})
+        assert get_json(port, "/ready") == (200, {"status": "ready"})
         stream, pieces = stream_until_first_piece(port, clients)
         assert pieces == ["Hel"] and upstream.streaming.is_set()
 
         proc.send_signal(signal.SIGTERM)
-        status = wait_for("/ready to report draining", lambda: probe(port, "/ready"), 5)
+        status = wait_for("/ready to report draining", lambda: get_json(port, "/ready"), 5)
         assert status == (503, {"status": "draining", "inflight": 1})
-        health = probe(port, "/health")  # liveness stays up: a kill now would cut the stream
+        health = get_json(port, "/health")  # liveness stays up: a kill now would cut the stream
         assert health is not None and health[0] == 200 and health[1]["status"] == "draining"
         assert proc.poll() is None
 
@@ -141,7 +127,7 @@ def test_second_sigterm_stops_without_waiting(
     with gateway(upstream) as (port, proc):
         stream_until_first_piece(port, clients)
         proc.send_signal(signal.SIGTERM)
-        wait_for("draining", lambda: (probe(port, "/ready") or (0,))[0] == 503, 5)
+        wait_for("draining", lambda: (get_json(port, "/ready") or (0,))[0] == 503, 5)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0  # not the 30 s grace
 
@@ -151,7 +137,7 @@ def test_workers_each_drain(upstream: GatedUpstream, clients: list[openai.OpenAI
     with gateway(upstream, AOA_WORKERS="2") as (port, proc):
         stream, pieces = stream_until_first_piece(port, clients)
         proc.send_signal(signal.SIGTERM)  # the supervisor passes it to both workers
-        wait_for("draining", lambda: (probe(port, "/ready") or (0,))[0] == 503, 5)
+        wait_for("draining", lambda: (get_json(port, "/ready") or (0,))[0] == 503, 5)
         upstream.release()
         pieces += [c.choices[0].delta.content or "" for c in stream if c.choices]
         assert "".join(pieces) == "Hello"
