@@ -16,8 +16,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from tests.packaging.conftest import ROOT
-
+ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "localhost/aoa-base:bookworm"
 IMAGE = "localhost/aoa:test"
 MIRROR = "http://deb.debian.org/debian"

@@ -20,25 +20,12 @@ import pytest
 from aoa_proxy import __version__
 from tests.gated import GatedUpstream
 from tests.packaging import podman
+from tests.packaging.conftest import Build
 from tests.support import free_port, get_json, wait_for
 
 UID = "10001"
 ACCESS_TOKEN = "aoa-container-token-0123456789"
 SERVER_KEY = "sk-container-SERVERKEY-0123456789"
-
-pytestmark = pytest.mark.skipif(bool(podman.unavailable()), reason=podman.unavailable() or "-")
-
-
-@dataclass
-class Build:
-    base_seconds: float
-    image_seconds: float
-
-
-@pytest.fixture(scope="session")
-def image() -> Build:
-    """Build the base (once per machine) and the project image (once per session)."""
-    return Build(podman.build_base(), podman.build_image())
 
 
 @pytest.fixture(scope="module")
