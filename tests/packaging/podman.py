@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "localhost/aoa-base:bookworm"
 IMAGE = "localhost/aoa:test"
+LABEL = "org.aoa.test"  # on every image the tests build, so they can clean up after themselves
 MIRROR = "http://deb.debian.org/debian"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 _CONF = Path(tempfile.gettempdir()) / "aoa-containers.conf"
@@ -103,19 +104,29 @@ def build_base() -> float:
 
 def build_image(extra: Sequence[str] = ()) -> float:
     """`podman build` the repository's Dockerfile on BASE_IMAGE as IMAGE; returns seconds."""
-    started = time.monotonic()
+    started, stamp, before = time.monotonic(), int(time.time()), image_id()
     podman(
         "build",
         "--format", "docker",  # OCI format would drop HEALTHCHECK
         "--network", "host",  # pip reaches the package index (through this machine's proxy)
         "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}",
-        "--layers",
+        "--layers",  # an unchanged tree rebuilds from cache in seconds
+        "--label", f"{LABEL}=1",
         "-t", IMAGE,
         *extra,
         str(ROOT),
         timeout=900,
     )  # fmt: skip
+    if image_id() != before:
+        # The sources changed: the replaced test image and its build stage would pile up.
+        podman("image", "prune", "-f", "--filter", f"label={LABEL}=1", "--filter", f"until={stamp}")
     return time.monotonic() - started
+
+
+def image_id(name: str = IMAGE) -> str:
+    """The image's id, or "" when there is none."""
+    done = podman("image", "inspect", "--format", "{{.Id}}", name, check=False)
+    return done.stdout.strip() if done.returncode == 0 else ""
 
 
 def image_size(name: str = IMAGE) -> int:
