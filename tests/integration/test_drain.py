@@ -3,6 +3,8 @@ the process exits 0; with nothing in flight it stops at once, and AOA_SHUTDOWN_G
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import subprocess
@@ -10,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import openai
@@ -18,6 +21,24 @@ import pytest
 from tests.gated import GatedUpstream
 from tests.packaging.conftest import CLEAN_ENV
 from tests.support import free_port, get_json, wait_for
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def post_chat(port: int) -> Answer:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        body = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+        conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return Answer(resp.status, dict(resp.headers), resp.read())
+    finally:
+        conn.close()
 
 
 @pytest.fixture
@@ -87,6 +108,11 @@ def test_sigterm_mid_stream_flips_readiness_and_lets_the_stream_finish(
         health = get_json(port, "/health")  # liveness stays up: a kill now would cut the stream
         assert health is not None and health[0] == 200 and health[1]["status"] == "draining"
         assert proc.poll() is None
+        # Still serving what arrives meanwhile (the Service may not have noticed yet), but with
+        # Connection: close, so the client's next request goes to another replica.
+        late = post_chat(port)
+        assert late.status == 200 and late.headers["Connection"] == "close"
+        assert json.loads(late.body)["choices"][0]["message"]["content"] == "Hello!"
 
         upstream.release()
         pieces += [c.choices[0].delta.content or "" for c in stream if c.choices]
