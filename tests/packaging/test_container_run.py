@@ -167,8 +167,8 @@ def test_sigterm_lets_the_stream_in_flight_finish_and_exits_0(
                     break
             assert upstream.streaming.is_set()
             podman.podman("kill", "--signal", "TERM", box.name)
-            status = wait_for("not ready", lambda: box.probe("/ready"), 10)
-            assert status == (503, {"status": "draining", "inflight": 1})
+            wait_for("not ready", lambda: (box.probe("/ready") or (0,))[0] == 503, 10)
+            assert box.probe("/ready") == (503, {"status": "draining", "inflight": 1})
             upstream.release()
             pieces += [c.choices[0].delta.content or "" for c in stream if c.choices]
         assert "".join(pieces) == "Hello"
