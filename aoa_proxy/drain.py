@@ -11,6 +11,7 @@ Only the command-line gateway installs the signal handler; the desktop app stops
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -83,7 +84,6 @@ def install_sigterm(app: web.Application, grace: float) -> None:
         def stop() -> None:
             # Once: web.run_app catches GracefulExit and shuts down; a second one raised while
             # it does so would cut that short.
-            loop.remove_signal_handler(signal.SIGTERM)
             loop.add_signal_handler(signal.SIGTERM, lambda: None)
             loop.call_soon(_raise_exit)
 
@@ -106,7 +106,8 @@ def install_sigterm(app: web.Application, grace: float) -> None:
                 return
             waiting.append(loop.create_task(drain_then_stop()))
 
-        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        with contextlib.suppress(NotImplementedError):  # Windows: no SIGTERM to drain on
+            loop.add_signal_handler(signal.SIGTERM, on_sigterm)
 
     app.on_startup.append(on_startup)
 

@@ -207,3 +207,13 @@ def test_open_webui_pairs_aoa_service_runs_with_podman_compose(webui_aoa: str) -
     assert env == "demo"
     answer = podman.podman("exec", webui_aoa, "python", "-c", chat).stdout
     assert answer.startswith("Echo: hi")
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+def test_stop_grace_outlasts_the_drain(path: Path) -> None:
+    # compose's default 10 s would kill aoa while it still waits for streams in flight
+    aoa = _aoa(_load(path))
+    period = re.fullmatch(r"(\d+)s", aoa["stop_grace_period"])
+    assert period is not None
+    drain = load_settings(_environment(aoa) | PLACEHOLDERS).shutdown_grace
+    assert int(period[1]) > drain
