@@ -43,13 +43,12 @@ def env() -> dict[str, str]:
 
 
 def podman(
-    *args: str, timeout: float = 120, check: bool = True, stdin: bytes | None = None
+    *args: str, timeout: float = 120, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """`podman --runtime runc ARGS`, its output captured as text."""
     done = subprocess.run(
         ["podman", "--runtime", "runc", *args],
         env=env(),
-        input=stdin.decode() if stdin is not None else None,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -73,6 +72,8 @@ def build_base() -> float:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="aoa-base-") as tmp:
         root = Path(tmp) / "root"
+        # The recipe's python3-pip is left out: python3-venv gives the build stage's venv its own
+        # pip, and the final image must hold none.
         subprocess.run(
             ["debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates"]
             + ["bookworm", str(root), MIRROR],
