@@ -14,13 +14,16 @@ COPY pyproject.toml README.md ./
 COPY aoa_proxy ./aoa_proxy
 COPY aoa_desktop ./aoa_desktop
 RUN /opt/aoa/bin/pip install . \
- && /opt/aoa/bin/pip uninstall -y pip \
+ && /opt/aoa/bin/pip uninstall -y -q pip setuptools \
  && /opt/aoa/bin/aoa-proxy --version
 
 # ---- final stage: the venv only; no compilers, no pip, no sources ----------------------------
 FROM ${PYTHON_IMAGE}
+# The official image ships pip; the gateway never installs anything at run time, so drop it.
 RUN groupadd --system --gid 10001 aoa \
- && useradd --system --uid 10001 --gid aoa --no-create-home --shell /usr/sbin/nologin aoa
+ && useradd --system --uid 10001 --gid aoa --no-create-home --shell /usr/sbin/nologin aoa \
+ && if python -m pip --version >/dev/null 2>&1; then \
+      python -m pip uninstall -y -q --break-system-packages pip; fi
 COPY --from=build /opt/aoa /opt/aoa
 ENV PATH=/opt/aoa/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -5,7 +5,7 @@ errors become OpenAI JSON, or Anthropic's under /v1/messages; the access log), a
 doors/ (intake.py reads and checks the body into a Call), relay.py (the Call to its provider;
 upstream.py does the I/O and maps its failures, streaming.py writes streams). The Messages door
 (doors/messages.py) bridges through chat and writes its own answers. Small routes:
-doors/models.py, health.py.
+doors/models.py, health.py (and /ready, which drain.py flips during shutdown).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from aoa_proxy.doors.responses import (
     get_response,
     list_input_items,
 )
+from aoa_proxy.drain import DRAIN, Drain, count_inflight
 from aoa_proxy.hardening import harden
-from aoa_proxy.health import health
+from aoa_proxy.health import health, ready
 from aoa_proxy.middleware import error_response, gateway_middleware
 from aoa_proxy.response_store import ResponseStore
 from aoa_proxy.runtime import Runtime
@@ -44,10 +45,14 @@ __all__ = ["CORS", "RECORD", "RUNTIME", "SELF_GUARDED", "create_app", "error_res
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
     """The gateway app. Pass a Runtime to share it (the desktop app switches providers on it)."""
-    app = web.Application(middlewares=[gateway_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[count_inflight, gateway_middleware], client_max_size=settings.max_body_bytes
+    )
     app[RUNTIME] = runtime or Runtime(settings)
+    app[DRAIN] = Drain()  # requests in flight; drain.install_sigterm makes SIGTERM wait for them
     for path in ("/", "/health", "/ping"):
         app.router.add_get(path, health)
+    app.router.add_get("/ready", ready)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/embeddings", embeddings)

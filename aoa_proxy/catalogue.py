@@ -679,6 +679,17 @@ GATEWAY: Final = Section(
             field="log_format",
         ),
         Var(
+            "AOA_SHUTDOWN_GRACE",
+            "30",
+            N_(
+                "seconds a SIGTERM waits for requests in flight (streams) to finish while "
+                "/ready answers 503; keep it below the orchestrator's grace period"
+            ),
+            kind=Kind.NUMBER,
+            bounds=(0, 3600),
+            field="shutdown_grace",
+        ),
+        Var(
             "AOA_WORKERS",
             "1",
             N_("worker processes sharing the port (SO_REUSEPORT, Unix only)"),

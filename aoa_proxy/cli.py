@@ -218,6 +218,7 @@ def _serve_one(settings: Settings, *, reuse_port: bool) -> int:
     from aiohttp import web
 
     from aoa_proxy.app import create_app
+    from aoa_proxy.drain import install_sigterm
 
     loop = _new_loop()
     asyncio.set_event_loop(loop)
@@ -227,16 +228,20 @@ def _serve_one(settings: Settings, *, reuse_port: bool) -> int:
         settings.port,
         os.getpid(),
     )
+    app = create_app(settings)
+    install_sigterm(app, settings.shutdown_grace)
     try:
         web.run_app(
-            create_app(settings),
+            app,
             host=settings.host,
             port=settings.port,
             access_log=None,
             print=None,
             handle_signals=True,
             handler_cancellation=True,
-            shutdown_timeout=5,
+            # SIGTERM already waited for requests in flight (drain.py); what is left after
+            # AOA_SHUTDOWN_GRACE, or on SIGINT, gets 1 s (aiohttp waits twice that at most).
+            shutdown_timeout=1,
             reuse_port=reuse_port or None,
             loop=loop,
         )

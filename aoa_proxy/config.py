@@ -97,6 +97,7 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
     workers: int = 1
+    shutdown_grace: float = 30.0
     lang: str = ""
     vision: bool = False
     metrics: bool = False

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # System packages the desktop tests need: Xvfb + a tray host (trayer) + xdotool for the tray, GTK
 # introspection for pystray's menu backend, gnome-keyring on D-Bus for the real keyring, Chromium for
-# the settings page, CJK fonts for Chinese screenshots. Installed only when missing and when we may
-# (root with apt); otherwise the tests that need them skip and say why.
+# the settings page, CJK fonts for Chinese screenshots. podman (runc, netavark and aardvark-dns for
+# compose networks) and debootstrap build and run the Docker image (tests/packaging/podman.py).
+# Installed only when missing and when we may (root with apt); otherwise the tests that need them
+# skip and say why.
 set -euo pipefail
 PKGS=()
 need_cmd() { command -v "$1" >/dev/null 2>&1 || PKGS+=("$2"); }
@@ -30,6 +32,11 @@ need_pkg build-essential
 need_pkg gettext
 need_cmd nginx nginx-light
 need_cmd wrk wrk
+need_cmd podman podman
+need_cmd runc runc
+need_cmd debootstrap debootstrap
+need_pkg netavark
+need_pkg aardvark-dns
 if [ "${#PKGS[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "== installing system packages: ${PKGS[*]}"

@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+
+from tests.packaging import podman
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,3 +32,18 @@ def http_status(url: str) -> int | None:
         return exc.code
     except OSError:
         return None
+
+
+@dataclass
+class Build:
+    base_seconds: float  # 0 when the cached base image was used
+    image_seconds: float
+
+
+@pytest.fixture(scope="session")
+def image() -> Build:
+    """The Dockerfile built with podman: the base once per machine, the image once per session."""
+    why = podman.unavailable()
+    if why:
+        pytest.skip(why)
+    return Build(podman.build_base(), podman.build_image())
