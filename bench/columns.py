@@ -189,6 +189,37 @@ def aoa_responses(tmp: Path, upstream: int, cores: str | None, *, gemini: bool) 
     return Column(key, title, server, streams=False, path="/v1/responses", body=RESPONSES_BODY)
 
 
+# The Messages columns' request: Claude Code's shape, small and whole.
+MESSAGES_BODY = (
+    b'{"model":"claude-sonnet-4-5","max_tokens":16,'
+    b'"messages":[{"role":"user","content":"Say hello"}]}'
+)
+
+
+def aoa_messages(tmp: Path, upstream: int, cores: str | None, *, gemini: bool) -> Column:
+    """POST /v1/messages: passed through to an Anthropic upstream, or bridged
+    Messages -> chat -> Gemini. Whole answers only (the stream client reads chat chunks)."""
+    port = free_port()
+    if gemini:
+        key, title = "aoa-msg-gemini", "aoa Messages → Gemini (bridged)"
+        provider = {
+            "AOA_TYPE": "gemini",
+            "GEMINI_ENDPOINT": f"http://127.0.0.1:{upstream}",
+            "GEMINI_API_KEY": "bench-server-key",
+            "GEMINI_MODEL_ALIAS": "claude-sonnet-4-5:gemini-2.0-flash",
+        }
+    else:
+        key, title = "aoa-msg", "aoa Messages pass-through"
+        provider = {
+            "AOA_TYPE": "anthropic",
+            "ANTHROPIC_ENDPOINT": f"http://127.0.0.1:{upstream}",
+            "ANTHROPIC_API_KEY": "bench-server-key",
+        }
+    env = clean_env({"AOA_PORT": str(port), "AOA_LOG_LEVEL": "INFO", **provider})
+    server = Server(key, _aoa_argv(), port, tmp / f"{key}.log", env, cores)
+    return Column(key, title, server, streams=False, path="/v1/messages", body=MESSAGES_BODY)
+
+
 def aoa_gemini(tmp: Path, upstream: int, cores: str | None) -> Column:
     from aoa_proxy.providers import REGISTRY
 

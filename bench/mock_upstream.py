@@ -9,6 +9,7 @@ Routing is by path and body, never by configuration of the proxy in front:
 - POST path with ":generateContent"       -> Gemini JSON
 - POST with "stream": true in the body     -> OpenAI SSE chunks, then [DONE]
 - POST path ending in "/responses"          -> an OpenAI Response (native Responses upstream)
+- POST path ending in "/messages"           -> an Anthropic Message (native Messages upstream)
 - any other POST                           -> an OpenAI chat.completion
 
 Every streamed chunk's text is `ts:<CLOCK_MONOTONIC ns>` taken as it is written, so a client on the
@@ -43,6 +44,11 @@ _RESPONSE_JSON = (
     b'"role":"assistant","content":[{"type":"output_text","text":"Hello from the mock upstream.",'
     b'"annotations":[]}]}],"usage":{"input_tokens":9,"output_tokens":7,"total_tokens":16}}'
 )
+_MESSAGE_JSON = (
+    b'{"id":"msg_bench","type":"message","role":"assistant","model":"claude-sonnet-4-5",'
+    b'"content":[{"type":"text","text":"Hello from the mock upstream."}],"stop_reason":"end_turn",'
+    b'"stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":7}}'
+)
 _HEALTH_JSON = b'{"status":"ok"}'
 
 
@@ -56,6 +62,7 @@ def _whole(body: bytes, status: bytes = b"200 OK") -> bytes:
 _RESP_OPENAI = _whole(_OPENAI_JSON)
 _RESP_GEMINI = _whole(_GEMINI_JSON)
 _RESP_RESPONSE = _whole(_RESPONSE_JSON)
+_RESP_MESSAGE = _whole(_MESSAGE_JSON)
 _RESP_HEALTH = _whole(_HEALTH_JSON)
 _RESP_BAD = _whole(b'{"error":{"message":"bad request"}}', b"400 Bad Request")
 _SSE_HEAD = (
@@ -160,6 +167,8 @@ class MockProtocol(asyncio.Protocol):
             self.transport.write(_RESP_GEMINI)
         elif path.endswith(b"/responses"):
             self.transport.write(_RESP_RESPONSE)
+        elif path.endswith(b"/messages"):
+            self.transport.write(_RESP_MESSAGE)
         elif _STREAM_FLAG.search(body):
             self._start_stream(gemini=False)
         else:

@@ -309,6 +309,11 @@ def _targets(by: dict[str, Measured], prof: Profile) -> list[str]:
         if resp is not None and resp.ok:  # reported beside chat; no target set
             v = _ratio(cpu_per_1k(resp), cpu_per_1k(aoa))
             checks.append((f"Responses {what}: CPU vs chat pass-through", f"{v:.2f}×", None))
+    for key, what in (("aoa-msg", "pass-through"), ("aoa-msg-gemini", "bridged to Gemini")):
+        msg = by.get(key)
+        if msg is not None and msg.ok:  # reported beside chat; no target set
+            v = _ratio(cpu_per_1k(msg), cpu_per_1k(aoa))
+            checks.append((f"Messages {what}: CPU vs chat pass-through", f"{v:.2f}×", None))
     add("idle RSS ≤ 45 MiB", aoa.rss_idle / MIB, aoa.rss_idle / MIB <= 45, 1, " MiB")
     add("peak RSS ≤ 80 MiB at c=64", aoa.rss_peak / MIB, aoa.rss_peak / MIB <= 80, 1, " MiB")
     v = _median(aoa.startup_s)

@@ -221,6 +221,8 @@ def _measure(
         cols.aoa_gemini(tmp, up, sut_core),
         cols.aoa_responses(tmp, up, sut_core, gemini=False),
         cols.aoa_responses(tmp, up, sut_core, gemini=True),
+        cols.aoa_messages(tmp, up, sut_core, gemini=False),
+        cols.aoa_messages(tmp, up, sut_core, gemini=True),
         # Scaling: one core is busy with wrk and the mock, so both of these float on both cores.
         cols.aoa(tmp, up, None, workers=1, pinned=False),
         cols.aoa(tmp, up, None, workers=2, pinned=False),

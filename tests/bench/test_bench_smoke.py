@@ -45,7 +45,8 @@ def test_bench_smoke_measures_every_available_column(smoke: tuple[str, dict[str,
     text, data = smoke
     cols = _columns(data)
     header = _header(text)
-    for key in ("direct", "bare", "aoa", "aoa-3p", "aoa-metrics", "aoa-1w", "aoa-2w"):
+    always = ("direct", "bare", "aoa", "aoa-3p", "aoa-metrics", "aoa-1w", "aoa-2w")
+    for key in (*always, "aoa-resp", "aoa-resp-gemini", "aoa-msg", "aoa-msg-gemini"):
         assert cols[key]["available"], cols[key]["reason"]
     nginx_installed = shutil.which("nginx") is not None or Path("/usr/sbin/nginx").exists()
     assert cols["nginx"]["available"] == nginx_installed, cols["nginx"]["reason"]
