@@ -30,7 +30,7 @@ from aoa_proxy.doors.responses import (
     get_response,
     list_input_items,
 )
-from aoa_proxy.drain import DRAIN, Drain, count_inflight
+from aoa_proxy.drain import DRAIN, Drain
 from aoa_proxy.hardening import harden
 from aoa_proxy.health import health, ready
 from aoa_proxy.middleware import error_response, gateway_middleware
@@ -45,9 +45,7 @@ __all__ = ["CORS", "RECORD", "RUNTIME", "SELF_GUARDED", "create_app", "error_res
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> web.Application:
     """The gateway app. Pass a Runtime to share it (the desktop app switches providers on it)."""
-    app = web.Application(
-        middlewares=[count_inflight, gateway_middleware], client_max_size=settings.max_body_bytes
-    )
+    app = web.Application(middlewares=[gateway_middleware], client_max_size=settings.max_body_bytes)
     app[RUNTIME] = runtime or Runtime(settings)
     app[DRAIN] = Drain()  # requests in flight; drain.install_sigterm makes SIGTERM wait for them
     for path in ("/", "/health", "/ping"):

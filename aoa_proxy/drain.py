@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
@@ -22,8 +21,6 @@ from aiohttp.web_runner import GracefulExit
 from aoa_proxy.i18n import _
 
 log = logging.getLogger(__name__)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Drain:
@@ -54,23 +51,8 @@ class Drain:
 
 
 DRAIN = web.AppKey("drain", Drain)
-_PROBES = frozenset({"/", "/health", "/ping", "/ready"})
-
-
-@web.middleware
-async def count_inflight(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count every request but the probes (a stream counts until its last byte is written)."""
-    if request.path in _PROBES:
-        return await handler(request)
-    drain = request.app[DRAIN]
-    drain.enter()
-    try:
-        response = await handler(request)
-        if drain.draining:
-            response.force_close()  # no keep-alive: the client's next request goes elsewhere
-        return response
-    finally:
-        drain.leave()
+# Probes are never counted: they must keep answering while the gateway drains.
+PROBES = frozenset({"/", "/health", "/ping", "/ready"})
 
 
 def install_sigterm(app: web.Application, grace: float) -> None:

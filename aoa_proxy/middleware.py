@@ -1,5 +1,5 @@
 """The gateway's one middleware: admission, errors in the route's dialect (OpenAI's; Anthropic's
-under /v1/messages), the access log and live view."""
+under /v1/messages), the access log and live view, and the drain's count of requests in flight."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from aoa_proxy.appkeys import CORS, RECORD, RUNTIME
 from aoa_proxy.config import Settings
 from aoa_proxy.doors.messages import PATH_PREFIX as MESSAGES_PATH
 from aoa_proxy.doors.messages import messages_error_response
+from aoa_proxy.drain import DRAIN, PROBES
 from aoa_proxy.errors import AoaError, MethodNotAllowed, NotFound
 from aoa_proxy.hardening import loggable
 from aoa_proxy.intake import too_large
@@ -28,7 +29,23 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def gateway_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Host/origin/token checks, CORS, OpenAI-format errors and the access log, in one pass."""
+    """Host/origin/token checks, CORS, OpenAI-format errors and the access log, in one pass;
+    and the drain's count of requests in flight (drain.py). One middleware, not two: aiohttp
+    wraps the handler anew for each middleware on every request."""
+    if request.path in PROBES:
+        return await _serve(request, handler)
+    drain = request.app[DRAIN]
+    drain.enter()
+    try:
+        response = await _serve(request, handler)
+        if drain.draining:
+            response.force_close()  # no keep-alive: the client's next request goes elsewhere
+        return response
+    finally:
+        drain.leave()
+
+
+async def _serve(request: web.Request, handler: Handler) -> web.StreamResponse:
     rt = request.app[RUNTIME]
     settings = rt.settings
     started = time.perf_counter()
